@@ -1,8 +1,9 @@
 """The one entry point for the workspace's checks.
 
-``uv run nox`` runs the default sessions (what CI runs); ``nox -s bench`` and ``nox -s tests_matrix``
-are on demand. Every session installs from ``uv.lock`` with ``uv sync --locked`` into its own
-virtual environment, so a package that imports a dependency it does not declare fails here.
+``uv run nox`` runs the default sessions (what CI runs); ``nox -s bench`` and
+``nox -s tests_matrix`` are on demand. Every session installs from ``uv.lock`` with
+``uv sync --locked`` into its own virtual environment, so a package that imports a dependency
+it does not declare fails here.
 """
 
 from __future__ import annotations
@@ -80,8 +81,14 @@ def tests(session: nox.Session, package: str) -> None:
     _sync(session, "--package", package, "--all-extras", *_own_groups(package, "test"))
     data = f"--data-file=.coverage.{package}"
     session.run(
-        "coverage", "run", data, f"--source={package}", "-m", "pytest",
-        f"packages/{package}/tests", *session.posargs,
+        "coverage",
+        "run",
+        data,
+        f"--source={package}",
+        "-m",
+        "pytest",
+        f"packages/{package}/tests",
+        *session.posargs,
         env=TEST_ENV,
     )
     session.run("coverage", "report", data)
@@ -123,7 +130,13 @@ def wheel_smoke(session: nox.Session) -> None:
         if package != "corekit":
             install.insert(0, corekit_wheel)
         session.run(
-            python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *install,
+            python,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            *install,
             external=True,
         )
         others = [p for p in PACKAGES if p not in (package, "corekit")]
@@ -145,8 +158,18 @@ def docs(session: nox.Session) -> None:
     _sync(session, "--all-packages", "--all-extras", "--group", "docs")
     out = ROOT / "docs" / "_build"
     session.run(
-        "python", "-m", "sphinx", "-T", "-E", "-W", "--keep-going", "-n", "-b", "html",
-        "docs", str(out / "html"),
+        "python",
+        "-m",
+        "sphinx",
+        "-T",
+        "-E",
+        "-W",
+        "--keep-going",
+        "-n",
+        "-b",
+        "html",
+        "docs",
+        str(out / "html"),
     )
 
 

@@ -6,7 +6,7 @@ from importlib.metadata import version
 
 project = "Workspace libraries"
 author = "Platform team"
-copyright = "2026, Platform team"  # noqa: A001
+copyright = "2026, Platform team"
 release = version("corekit")
 
 extensions = [

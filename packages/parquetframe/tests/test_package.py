@@ -1,8 +1,8 @@
 from importlib.metadata import version
 
-import corekit.errors
 import pytest
 
+import corekit.errors
 import parquetframe
 from parquetframe.errors import ParquetFrameError
 
@@ -12,7 +12,11 @@ def test_version_comes_from_the_installed_metadata() -> None:
 
 
 def test_all_lists_exactly_the_public_names() -> None:
-    public = {n for n in vars(parquetframe) if not n.startswith("_")} - {"annotations", "errors", "Any"}
+    public = {n for n in vars(parquetframe) if not n.startswith("_")} - {
+        "annotations",
+        "errors",
+        "Any",
+    }
     assert sorted(parquetframe.__all__) == parquetframe.__all__
     assert set(parquetframe.__all__) - {"__version__"} == public
 
@@ -24,4 +28,4 @@ def test_root_error_joins_the_workspace_error_tree() -> None:
 
 def test_unknown_attribute_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no_such_name"):
-        getattr(parquetframe, "no_such_name")
+        parquetframe.__getattr__("no_such_name")

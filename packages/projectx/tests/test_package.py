@@ -1,8 +1,8 @@
 from importlib.metadata import version
 
-import corekit.errors
 import pytest
 
+import corekit.errors
 import projectx
 from projectx.errors import ProjectXError
 
@@ -12,7 +12,8 @@ def test_version_comes_from_the_installed_metadata() -> None:
 
 
 def test_all_lists_exactly_the_public_names() -> None:
-    public = {n for n in vars(projectx) if not n.startswith("_")} - {"annotations", "errors", "Any"}
+    public = {n for n in vars(projectx) if not n.startswith("_")}
+    public -= {"annotations", "errors", "Any"}
     assert sorted(projectx.__all__) == projectx.__all__
     assert set(projectx.__all__) - {"__version__"} == public
 
@@ -24,4 +25,4 @@ def test_root_error_joins_the_workspace_error_tree() -> None:
 
 def test_unknown_attribute_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no_such_name"):
-        getattr(projectx, "no_such_name")
+        projectx.__getattr__("no_such_name")

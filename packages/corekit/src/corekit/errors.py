@@ -89,7 +89,7 @@ class ConnectError(TransportError):
     """No connection could be made: the request provably never reached the server."""
 
 
-class TimeoutError(TransportError, builtins.TimeoutError):  # noqa: A001
+class TimeoutError(TransportError, builtins.TimeoutError):
     """The server did not answer within the configured timeout."""
 
 

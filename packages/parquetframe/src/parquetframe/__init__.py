@@ -1,6 +1,7 @@
 """parquetframe: one dataframe API over polars, dask and pandas.
 
-One dataframe API over polars, dask and pandas with engine selection, fast readers and writers (Parquet, CSV, JSON, Avro, ORC), SQL, an entity store and a CLI.
+One dataframe API over polars, dask and pandas with engine selection, fast readers and writers
+(Parquet, CSV, JSON, Avro, ORC), SQL, an entity store and a CLI.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """projectx: ProjectX Gateway async trading SDK.
 
-Async SDK for the ProjectX Gateway trading API: JWT auth, accounts, contracts, bars, orders, positions, trades, realtime hubs and an Arrow IPC cache.
+Async SDK for the ProjectX Gateway trading API: JWT auth, accounts, contracts, bars, orders,
+positions, trades, realtime hubs and an Arrow IPC cache.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """pym2v: Eurogard m2v IIoT platform client.
 
-Client for the Eurogard m2v IIoT platform: OAuth2 password grant, machines, measurements, and time series as polars frames. Version 2 replaces the pandas / requests-oauthlib client.
+Client for the Eurogard m2v IIoT platform: OAuth2 password grant, machines, measurements, and
+time series as polars frames. Version 2 replaces the pandas / requests-oauthlib client.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """pywats: WATS manufacturing test-data API.
 
-API for WATS manufacturing test data (reports in WSJF, products, units, assets), a station service that never loses a report, and a PySide6 desktop client.
+API for WATS manufacturing test data (reports in WSJF, products, units, assets), a station
+service that never loses a report, and a PySide6 desktop client.
 """
 
 from __future__ import annotations

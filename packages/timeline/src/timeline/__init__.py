@@ -1,6 +1,7 @@
 """timeline: tamper-evident event timeline service.
 
-A multi-tenant service that keeps per-subject, tamper-evident event chains (FastAPI, SQLAlchemy 2 async; PostgreSQL in production, SQLite as the embedded default).
+A multi-tenant service that keeps per-subject, tamper-evident event chains (FastAPI, SQLAlchemy
+2 async; PostgreSQL in production, SQLite as the embedded default).
 """
 
 from __future__ import annotations

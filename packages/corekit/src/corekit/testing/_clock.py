@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import anyio
+import anyio.lowlevel
 
 _DEFAULT_EPOCH = 1_750_000_000.0
 
@@ -69,7 +70,7 @@ class FakeClock:
         with self._lock:
             self.sleeps.append(seconds)
             deadline = self._monotonic + max(seconds, 0.0)
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         self._advance_to(deadline)
 
     def __repr__(self) -> str:

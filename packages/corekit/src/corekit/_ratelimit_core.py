@@ -1,0 +1,161 @@
+"""What the in-process and the Redis-backed rate limiters share.
+
+:class:`Rate` and the :class:`Limiter` protocol are the public vocabulary; the helpers below
+validate configuration and arguments the same way for both implementations, so a mistake reads
+the same whichever limiter the caller built.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from corekit.errors import ConfigurationError, RateLimitExceededError
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """At most ``limit`` grants (counting weights) in any window of ``period`` seconds.
+
+    The window slides: ``Rate(50, 30)`` never lets a 51st request through within 30 seconds of
+    the first of the last 50, not even across a minute boundary.
+
+    Args:
+        limit: the number of grants allowed per window, at least 1.
+        period: the window length in seconds, greater than 0.
+
+    Raises:
+        ConfigurationError: if ``limit`` is not an integer >= 1 or ``period`` is not a finite
+            number > 0.
+    """
+
+    limit: int
+    period: float
+
+    def __post_init__(self) -> None:
+        if isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1:
+            msg = f"Rate limit must be an integer >= 1, got limit={self.limit!r}"
+            raise ConfigurationError(msg)
+        if (
+            isinstance(self.period, bool)
+            or not isinstance(self.period, int | float)
+            or not math.isfinite(self.period)
+            or self.period <= 0
+        ):
+            msg = f"Rate period must be a finite number of seconds > 0, got period={self.period!r}"
+            raise ConfigurationError(msg)
+
+    def __str__(self) -> str:
+        return f"{self.limit} per {self.period:g}s"
+
+
+@runtime_checkable
+class Limiter(Protocol):
+    """What the HTTP pipeline (and any caller) needs from a rate limiter.
+
+    Both :class:`~corekit.ratelimit.RateLimiter` (one process) and
+    :class:`~corekit.ratelimit.RedisRateLimiter` (several processes sharing one quota) satisfy
+    it. ``bucket`` picks one of the configured limits, ``key`` separates independent users of
+    the same limits (an account, a host), ``weight`` is how many grants one call takes.
+    """
+
+    def try_acquire(self, bucket: str = "default", *, key: str = "", weight: int = 1) -> float:
+        """Grant now if every rate of the bucket allows it.
+
+        Returns:
+            ``0.0`` if granted; otherwise nothing is granted and the result is the number of
+            seconds until the same request could be granted.
+        """
+        ...
+
+    def acquire(
+        self,
+        bucket: str = "default",
+        *,
+        key: str = "",
+        weight: int = 1,
+        timeout: float | None = None,
+    ) -> None:
+        """Block (with the limiter's clock) until granted.
+
+        Raises:
+            RateLimitExceededError: if the grant cannot happen within ``timeout`` seconds;
+                decided before sleeping whenever the wait is known to be too long.
+        """
+        ...
+
+    async def aacquire(
+        self,
+        bucket: str = "default",
+        *,
+        key: str = "",
+        weight: int = 1,
+        timeout: float | None = None,
+    ) -> None:
+        """Like :meth:`acquire`, but suspends the task instead of blocking the thread."""
+        ...
+
+
+def normalize_buckets(buckets: Mapping[str, Rate | Iterable[Rate]]) -> dict[str, tuple[Rate, ...]]:
+    """Validate a bucket configuration and return it as ``{name: (rate, ...)}``."""
+    if not isinstance(buckets, Mapping) or not buckets:
+        msg = (
+            "buckets must be a non-empty mapping of bucket name to Rate(s), e.g. "
+            f"{{'default': [Rate(200, 60)]}}, got buckets={buckets!r}"
+        )
+        raise ConfigurationError(msg)
+    result: dict[str, tuple[Rate, ...]] = {}
+    for name, spec in buckets.items():
+        if not isinstance(name, str) or not name:
+            msg = f"bucket names must be non-empty strings, got {name!r}"
+            raise ConfigurationError(msg)
+        rates = (spec,) if isinstance(spec, Rate) else tuple(spec)
+        if not rates or not all(isinstance(rate, Rate) for rate in rates):
+            msg = (
+                f"bucket {name!r} needs one or more Rate objects (all must allow a grant), "
+                f"got {spec!r}"
+            )
+            raise ConfigurationError(msg)
+        result[name] = rates
+    return result
+
+
+def unknown_bucket(bucket: str, names: Iterable[str]) -> ConfigurationError:
+    """Build the error for a bucket name that is not configured."""
+    configured = ", ".join(repr(name) for name in sorted(names))
+    msg = f"unknown rate-limit bucket={bucket!r}; configured buckets: {configured}"
+    return ConfigurationError(msg)
+
+
+def bad_weight(bucket: str, weight: object, rates: Iterable[Rate]) -> ConfigurationError:
+    """Build the error for a weight that could never be granted (or is not a weight)."""
+    smallest = min(rate.limit for rate in rates)
+    msg = (
+        f"weight must be an integer from 1 to {smallest} (the smallest limit of bucket "
+        f"{bucket!r}), got weight={weight!r}"
+    )
+    return ConfigurationError(msg)
+
+
+def check_timeout(timeout: float) -> None:
+    """Reject a negative or NaN ``timeout`` (``None``, checked by the caller, means no limit)."""
+    if not timeout >= 0:
+        msg = f"timeout must be None (wait as long as needed) or seconds >= 0, got {timeout!r}"
+        raise ConfigurationError(msg)
+
+
+def refuse_if_too_long(
+    bucket: str, weight: int, wait: float, remaining: float | None, timeout: float | None
+) -> None:
+    """Raise :class:`RateLimitExceededError` if ``wait`` exceeds the ``remaining`` time budget.
+
+    Waiters call this before every sleep, so nobody sleeps for a grant that would come too late.
+    """
+    if remaining is not None and wait > remaining:
+        msg = (
+            f"rate-limit bucket {bucket!r} cannot grant weight {weight} within the timeout of "
+            f"{timeout:g}s; it could in {wait:.3f}s"
+        )
+        raise RateLimitExceededError(msg, bucket=bucket, retry_after=wait)

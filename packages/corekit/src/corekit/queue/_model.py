@@ -1,0 +1,249 @@
+"""The queue item and the rules every queue shares: validation, payload encoding, transitions.
+
+Both :class:`~corekit.queue.MemoryQueue` and :class:`~corekit.queue.SQLiteQueue` call these
+functions, so argument checks, the back-off, the dead-letter rule and the lease check are
+written once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from corekit.errors import ConfigurationError, LeaseError
+from corekit.queue._status import QueueItemStatus
+
+MAX_ERROR_CHARS = 2048
+"""``last_error`` is cut to this many characters so one bad item cannot bloat the queue."""
+
+_TRUNCATED = "...[truncated]"
+
+Backoff = Callable[[int], float]
+"""Maps the number of attempts so far (>= 1) to seconds before the next try."""
+
+
+def default_backoff(attempts: int) -> float:
+    """Exponential back-off: 1, 2, 4, ... seconds, at most 300 (five minutes)."""
+    return float(min(2 ** max(attempts - 1, 0), 300))
+
+
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    """A snapshot of one queue item, as returned by ``put``, ``lease`` and ``get``.
+
+    Snapshots do not change when the queue does; call ``get(item.id)`` for a fresh one.
+    Pass the snapshot returned by ``lease`` (or ``extend``) to ``ack`` / ``nack``: it carries
+    the lease token that proves you hold the lease.
+
+    Attributes:
+        id: the queue's id for the item; never reused.
+        payload: the JSON value that was put (as it comes back from JSON: tuples are lists).
+        key: the deduplication key, or ``None``.
+        priority: higher is leased first.
+        status: where the item is in its life (see :class:`QueueItemStatus`).
+        attempts: how many leases were granted so far; it only grows.
+        max_attempts: a nack at or beyond this many attempts dead-letters the item.
+        not_before: wall-clock time (epoch seconds) before which the item is not leased.
+        created_at: wall-clock time of the put.
+        updated_at: wall-clock time of the last change.
+        lease_expires_at: while leased, when the lease runs out; otherwise ``None``.
+        lease_token: while leased, the token of the current lease; for a done item, the token
+            of the lease that acknowledged it; otherwise ``None``.
+        last_error: the error given with the last nack (truncated), or ``None``.
+    """
+
+    id: int
+    payload: Any = field(repr=False)
+    key: str | None
+    priority: int
+    status: QueueItemStatus
+    attempts: int
+    max_attempts: int
+    not_before: float
+    created_at: float
+    updated_at: float
+    lease_expires_at: float | None
+    lease_token: str | None
+    last_error: str | None
+
+
+def _reject_payload(value: object) -> object:
+    msg = (
+        f"payload contains a {type(value).__name__!r}, which is not JSON; queue payloads must "
+        "be JSON values (dict with str keys, list, str, int, float, bool or None)"
+    )
+    raise ConfigurationError(msg)
+
+
+_encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=_reject_payload)
+
+
+def encode_payload(payload: object) -> str:
+    """Return the compact JSON text of ``payload``.
+
+    Raises:
+        ConfigurationError: if the payload is not a JSON value; the message names the type.
+    """
+    try:
+        return _encoder.encode(payload)
+    except ConfigurationError:
+        raise
+    except (TypeError, ValueError) as exc:
+        msg = (
+            f"payload is not a JSON value ({exc}); queue payloads must be JSON values "
+            "(dict with str keys, list, str, int, float, bool or None; no NaN or infinity)"
+        )
+        raise ConfigurationError(msg) from None
+
+
+decode_payload: Callable[[str], Any] = json.JSONDecoder().decode
+
+
+def truncate_error(error: str | None) -> str | None:
+    """Cut an error message to :data:`MAX_ERROR_CHARS`."""
+    if error is None or len(error) <= MAX_ERROR_CHARS:
+        return error
+    return error[: MAX_ERROR_CHARS - len(_TRUNCATED)] + _TRUNCATED
+
+
+# --- argument checks ------------------------------------------------------------------------
+
+
+def check_int(name: str, value: object, *, minimum: int) -> int:
+    """Return ``value`` if it is an int (not a bool) >= ``minimum``, else raise."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        msg = f"{name} must be an int >= {minimum}, got {value!r}"
+        raise ConfigurationError(msg)
+    return value
+
+
+def check_seconds(name: str, value: object, *, positive: bool) -> float:
+    """Return ``value`` as float if it is a finite number > 0 (or >= 0), else raise."""
+    ok = (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and (value > 0 if positive else value >= 0)
+    )
+    if not ok:
+        bound = "> 0" if positive else ">= 0"
+        msg = f"{name} must be a finite number of seconds {bound}, got {value!r}"
+        raise ConfigurationError(msg)
+    return float(value)  # type: ignore[arg-type]
+
+
+def check_key(key: object) -> str | None:
+    """Return ``key`` if it is ``None`` or a non-empty str, else raise."""
+    if key is None or (isinstance(key, str) and key):
+        return key
+    msg = f"key must be None or a non-empty str, got {key!r}"
+    raise ConfigurationError(msg)
+
+
+def check_priority(priority: object) -> int:
+    """Return ``priority`` if it is an int (not a bool), else raise."""
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        msg = f"priority must be an int (higher is leased first), got {priority!r}"
+        raise ConfigurationError(msg)
+    return priority
+
+
+def check_item(item: object) -> QueueItem:
+    """Return ``item`` if it is a :class:`QueueItem`, else raise."""
+    if not isinstance(item, QueueItem):
+        msg = f"item must be the QueueItem returned by lease() or extend(), got {item!r}"
+        raise ConfigurationError(msg)
+    return item
+
+
+def check_ids(item_ids: int | QueueItem | object) -> list[int]:
+    """Normalise one id, one item or an iterable of them to a list of ids."""
+    if isinstance(item_ids, QueueItem):
+        return [item_ids.id]
+    if isinstance(item_ids, int) and not isinstance(item_ids, bool):
+        return [item_ids]
+    try:
+        values = list(item_ids)  # type: ignore[call-overload]
+    except TypeError:
+        values = None
+    if values is not None:
+        ids = [v.id if isinstance(v, QueueItem) else v for v in values]
+        if all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            return ids
+    msg = f"item_ids must be an int id, a QueueItem or an iterable of them, got {item_ids!r}"
+    raise ConfigurationError(msg)
+
+
+def check_status(status: object) -> QueueItemStatus | None:
+    """Return ``status`` as :class:`QueueItemStatus` (or ``None``), else raise."""
+    if status is None:
+        return None
+    try:
+        return QueueItemStatus(status)
+    except ValueError:
+        accepted = ", ".join(s.value for s in QueueItemStatus)
+        msg = f"status must be None or one of {accepted}, got {status!r}"
+        raise ConfigurationError(msg) from None
+
+
+# --- transition rules -----------------------------------------------------------------------
+
+
+def check_lease(
+    queue: str,
+    item: QueueItem,
+    status: QueueItemStatus | None,
+    token: str | None,
+    action: str,
+) -> None:
+    """Raise :class:`LeaseError` unless the stored item is leased under ``item``'s token.
+
+    A lease is held until its token changes: an expired lease may still be acked as long as
+    nobody has recovered or re-leased the item, which spares a second upload of work that
+    was finished late. Once the item was recovered or leased again, the old token is refused.
+
+    Args:
+        queue: the queue's name, for the message.
+        item: the snapshot the caller holds.
+        status: the stored status, or ``None`` if the item no longer exists.
+        token: the stored lease token.
+        action: "ack", "nack" or "extend", for the message.
+    """
+    if status is QueueItemStatus.LEASED and token is not None and token == item.lease_token:
+        return
+    if status is None:
+        why = "it is not in the queue (purged or never existed)"
+    elif status is QueueItemStatus.LEASED:
+        why = "its lease expired and it was leased again by another consumer"
+    elif status is QueueItemStatus.DONE and token == item.lease_token:
+        why = "it was already acknowledged"
+    else:
+        why = f"it is {status.value} now (its lease expired or was given up)"
+    msg = f"cannot {action} item {item.id} of queue {queue!r}: {why}; do not retry with it"
+    raise LeaseError(msg)
+
+
+def nack_outcome(
+    *,
+    attempts: int,
+    max_attempts: int,
+    dead: bool,
+    delay: float | None,
+    backoff: Backoff,
+    now: float,
+) -> tuple[QueueItemStatus, float | None]:
+    """Decide where a nacked item goes: ``(DEAD, None)`` or ``(PENDING, not_before)``."""
+    if dead or attempts >= max_attempts:
+        return QueueItemStatus.DEAD, None
+    if delay is None:
+        wait = backoff(attempts)
+        delay = check_seconds("the value returned by backoff", wait, positive=False)
+    return QueueItemStatus.PENDING, now + delay
+
+
+def lease_order(item: QueueItem) -> tuple[int, float, int]:
+    """Sort key of leasing: highest priority, then longest due, then oldest id."""
+    return (-item.priority, item.not_before, item.id)
