@@ -94,6 +94,16 @@ def _check_count(name: str, value: object) -> int:
     return value
 
 
+def _check_seconds(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        msg = (
+            f"CircuitBreaker {name} must be a number of seconds > 0 "
+            f"(math.inf: stay open until reset()), got {value!r}"
+        )
+        raise ConfigurationError(msg)
+    return float(value)
+
+
 class CircuitBreaker:
     """Per-key circuit breaker shared by sync and async callers.
 
@@ -156,17 +166,7 @@ class CircuitBreaker:
         self._failure_threshold = _check_count("failure_threshold", failure_threshold)
         self._half_open_max_calls = _check_count("half_open_max_calls", half_open_max_calls)
         self._success_threshold = _check_count("success_threshold", success_threshold)
-        if (
-            isinstance(recovery_time, bool)
-            or not isinstance(recovery_time, int | float)
-            or not recovery_time > 0
-        ):
-            msg = (
-                "CircuitBreaker recovery_time must be a number of seconds > 0 "
-                f"(math.inf: stay open until reset()), got {recovery_time!r}"
-            )
-            raise ConfigurationError(msg)
-        self._recovery_time = float(recovery_time)
+        self._recovery_time = _check_seconds("recovery_time", recovery_time)
         self._is_failure = is_failure
         self._on_state_change = on_state_change
         self._clock = clock
@@ -328,8 +328,7 @@ class CircuitBreaker:
             # No time-based OPEN -> HALF_OPEN here: an outcome reported while OPEN belongs to a
             # call admitted before the circuit opened, even if the recovery time is up.
             circuit = self._circuits.get(key)
-            state = CircuitState.CLOSED if circuit is None else circuit.state
-            if state is CircuitState.CLOSED:
+            if circuit is None or circuit.state is CircuitState.CLOSED:
                 if outcome is _Outcome.FAILURE:
                     if circuit is None:
                         circuit = self._circuits[key] = _Circuit()
@@ -338,8 +337,9 @@ class CircuitBreaker:
                         self._move(key, circuit, CircuitState.OPEN)
                 elif outcome is _Outcome.SUCCESS and circuit is not None:
                     del self._circuits[key]
-            elif state is CircuitState.HALF_OPEN and (not guarded or period == circuit.period):
-                assert circuit is not None
+            elif circuit.state is CircuitState.HALF_OPEN and (
+                not guarded or period == circuit.period
+            ):
                 circuit.probes_in_flight = max(0, circuit.probes_in_flight - 1)
                 if outcome is _Outcome.SUCCESS:
                     circuit.probe_successes += 1
@@ -377,7 +377,7 @@ class CircuitBreaker:
         self._settle(key, _Outcome.RELEASE, guarded=False, period=None)
 
     def reset(self, key: str | None = None) -> None:
-        """Close ``key``'s circuit, or every circuit when ``key`` is ``None``, forgetting failures."""
+        """Close ``key``'s circuit (every circuit when ``key`` is ``None``) and forget failures."""
         with self._lock:
             keys = list(self._circuits) if key is None else [key]
             for k in keys:
