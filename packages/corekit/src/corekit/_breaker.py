@@ -84,7 +84,7 @@ class _Outcome(enum.Enum):
     RELEASE = enum.auto()
 
 
-_Event = tuple[str, CircuitState, CircuitState]
+_Event = tuple[str, CircuitState, CircuitState, int]
 
 
 def _check_count(name: str, value: object) -> int:
@@ -124,7 +124,7 @@ class CircuitBreaker:
     taken as a probe's outcome. The high-level faces :meth:`guard`, :meth:`aguard`,
     :meth:`call` and :meth:`acall` do that bookkeeping, and also remember whether their call
     was a probe of the current half-open period: a call that started before the circuit opened
-    cannot close it or take a probe's slot. ``call``/``acall`` use the key ``"default"``;
+    cannot close it or free a probe's slot. ``call``/``acall`` use the key ``"default"``;
     ``breaker.for_key(key)`` gives the same faces for another key, so a callable's own keyword
     arguments never clash with the key::
 
@@ -199,23 +199,7 @@ class CircuitBreaker:
             circuit.failures = 0
             circuit.opened_at = None
             del self._circuits[key]
-        if self._on_state_change is not None:
-            self._events.append((key, old, new))
-        self._log_transition(key, circuit, old, new)
-
-    def _log_transition(
-        self, key: str, circuit: _Circuit, old: CircuitState, new: CircuitState
-    ) -> None:
-        if new is CircuitState.OPEN:
-            logger.warning(
-                "circuit breaker %r opened for key %r after %d failures; probes in %.3g s",
-                self.name,
-                key,
-                circuit.failures,
-                self._recovery_time,
-            )
-        else:
-            logger.info("circuit breaker %r key %r: %s -> %s", self.name, key, old.value, new.value)
+        self._events.append((key, old, new, circuit.failures))
 
     def _current(self, key: str) -> _Circuit | None:
         """Return the key's circuit after applying the passage of time."""
@@ -231,14 +215,33 @@ class CircuitBreaker:
 
     # -- hooks -----------------------------------------------------------------------------
 
+    def _log_transition(
+        self, key: str, old: CircuitState, new: CircuitState, failures: int
+    ) -> None:
+        if new is CircuitState.OPEN:
+            logger.warning(
+                "circuit breaker %r opened for key %r after %d failures; probes in %.3g s",
+                self.name,
+                key,
+                failures,
+                self._recovery_time,
+            )
+        else:
+            logger.info("circuit breaker %r key %r: %s -> %s", self.name, key, old.value, new.value)
+
     def _run_hooks(self) -> None:
-        """Run queued hooks in order, outside the lock, on one thread at a time."""
-        hook = self._on_state_change
-        if hook is None:
+        """Log queued transitions and run the hook, in order, outside the lock.
+
+        One thread drains at a time, which keeps the order; a thread that finds another
+        draining leaves its events to it. A hook that calls back into the breaker queues its
+        own transitions behind the current one instead of deadlocking.
+        """
+        # Unlocked fast path: a transition queued concurrently is drained by its own thread.
+        if not self._events:
             return
         with self._lock:
             if self._draining:
-                return  # the thread already draining will run ours too
+                return
             self._draining = True
         try:
             while True:
@@ -246,9 +249,12 @@ class CircuitBreaker:
                     if not self._events:
                         self._draining = False
                         return
-                    key, old, new = self._events.popleft()
+                    key, old, new, failures = self._events.popleft()
+                self._log_transition(key, old, new, failures)
+                if self._on_state_change is None:
+                    continue
                 try:
-                    hook(key, old, new)
+                    self._on_state_change(key, old, new)
                 except Exception:
                     logger.exception(
                         "on_state_change hook of circuit breaker %r failed for key %r (%s -> %s)",

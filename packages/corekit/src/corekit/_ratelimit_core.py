@@ -35,16 +35,19 @@ class Rate:
     period: float
 
     def __post_init__(self) -> None:
-        if isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1:
-            msg = f"Rate limit must be an integer >= 1, got limit={self.limit!r}"
+        # Checked at run time too: a Rate is often built from settings or parsed headers.
+        limit: object = self.limit
+        period: object = self.period
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            msg = f"Rate limit must be an integer >= 1, got limit={limit!r}"
             raise ConfigurationError(msg)
         if (
-            isinstance(self.period, bool)
-            or not isinstance(self.period, int | float)
-            or not math.isfinite(self.period)
-            or self.period <= 0
+            isinstance(period, bool)
+            or not isinstance(period, int | float)
+            or not math.isfinite(period)
+            or period <= 0
         ):
-            msg = f"Rate period must be a finite number of seconds > 0, got period={self.period!r}"
+            msg = f"Rate period must be a finite number of seconds > 0, got period={period!r}"
             raise ConfigurationError(msg)
 
     def __str__(self) -> str:
@@ -92,7 +95,8 @@ class Limiter(Protocol):
         *,
         key: str = "",
         weight: int = 1,
-        timeout: float | None = None,
+        # An up-front budget, not a cancel scope: a wait known to be too long fails at once.
+        timeout: float | None = None,  # noqa: ASYNC109
     ) -> None:
         """Like :meth:`acquire`, but suspends the task instead of blocking the thread."""
         ...
@@ -100,7 +104,8 @@ class Limiter(Protocol):
 
 def normalize_buckets(buckets: Mapping[str, Rate | Iterable[Rate]]) -> dict[str, tuple[Rate, ...]]:
     """Validate a bucket configuration and return it as ``{name: (rate, ...)}``."""
-    if not isinstance(buckets, Mapping) or not buckets:
+    mapping: object = buckets
+    if not isinstance(mapping, Mapping) or not mapping:
         msg = (
             "buckets must be a non-empty mapping of bucket name to Rate(s), e.g. "
             f"{{'default': [Rate(200, 60)]}}, got buckets={buckets!r}"
@@ -108,10 +113,18 @@ def normalize_buckets(buckets: Mapping[str, Rate | Iterable[Rate]]) -> dict[str,
         raise ConfigurationError(msg)
     result: dict[str, tuple[Rate, ...]] = {}
     for name, spec in buckets.items():
-        if not isinstance(name, str) or not name:
+        label: object = name
+        if not isinstance(label, str) or not label:
             msg = f"bucket names must be non-empty strings, got {name!r}"
             raise ConfigurationError(msg)
-        rates = (spec,) if isinstance(spec, Rate) else tuple(spec)
+        given: object = spec
+        rates = (
+            (given,)
+            if isinstance(given, Rate)
+            else tuple(given)
+            if isinstance(given, Iterable)
+            else ()
+        )
         if not rates or not all(isinstance(rate, Rate) for rate in rates):
             msg = (
                 f"bucket {name!r} needs one or more Rate objects (all must allow a grant), "

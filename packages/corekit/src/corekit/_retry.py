@@ -16,7 +16,7 @@ import math
 import random
 from collections.abc import Callable, Collection
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar, cast
 
 import stamina
 
@@ -43,9 +43,7 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 DEFAULT_RETRY_STATUSES: frozenset[int] = frozenset({408, 425, 429, 500, 502, 503, 504})
 """Statuses an idempotent request is retried on."""
 
-IDEMPOTENT_METHODS: frozenset[str] = frozenset(
-    {"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"}
-)
+IDEMPOTENT_METHODS: frozenset[str] = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 """Methods RFC 9110 defines as idempotent: sending them twice has the effect of sending once."""
 
 _NEVER_RETRY: frozenset[int] = frozenset({400, 401, 403, 404, 422})
@@ -95,7 +93,7 @@ class RetryPolicy:
                 _bad(field, value, "a finite number of seconds >= 0")
         if not _non_negative(self.wait_exp_base) or self.wait_exp_base < 1:
             _bad("wait_exp_base", self.wait_exp_base, "a finite number >= 1")
-        statuses = self.retry_statuses
+        statuses: object = self.retry_statuses
         if isinstance(statuses, str | bytes) or not isinstance(statuses, Collection):
             _bad("retry_statuses", statuses, "a set of HTTP status codes")
         if not all(isinstance(s, int) and 400 <= s <= 599 for s in statuses):
@@ -119,13 +117,12 @@ class RetryPolicy:
         """Return the wait before retry number ``attempt`` (1 = the first retry), with jitter."""
         jitter = random.uniform(0, self.wait_jitter) if self.wait_jitter else 0.0
         try:
-            return min(self.wait_max, self.wait_initial * self.wait_exp_base ** (attempt - 1) + jitter)
+            grown = self.wait_initial * self.wait_exp_base ** (attempt - 1)
+            return min(self.wait_max, grown + jitter)
         except OverflowError:
             return self.wait_max
 
-    def retry_hook(
-        self, exc: Exception, *, idempotent: bool | None = None
-    ) -> bool | float:
+    def retry_hook(self, exc: Exception, *, idempotent: bool | None = None) -> bool | float:
         """Decide like the HTTP pipeline whether ``exc`` is worth another try.
 
         Usable as stamina's ``on=`` backoff hook. The idempotency rule uses the method stored
@@ -172,16 +169,18 @@ class RetryPolicy:
             def on(exc: Exception) -> bool | float:
                 return self.retry_hook(exc, idempotent=idempotent)
 
-        decorator: Callable[[_F], _F] = stamina.retry(
-            on=on,
-            attempts=self.attempts,
-            timeout=self.timeout,
-            wait_initial=self.wait_initial,
-            wait_max=self.wait_max,
-            wait_jitter=self.wait_jitter,
-            wait_exp_base=self.wait_exp_base,
+        return cast(
+            "Callable[[_F], _F]",
+            stamina.retry(
+                on=on,
+                attempts=self.attempts,
+                timeout=self.timeout,
+                wait_initial=self.wait_initial,
+                wait_max=self.wait_max,
+                wait_jitter=self.wait_jitter,
+                wait_exp_base=self.wait_exp_base,
+            ),
         )
-        return decorator
 
 
 def _positive(value: object) -> bool:
@@ -197,7 +196,7 @@ def _non_negative(value: object) -> bool:
     )
 
 
-def _bad(name: str, value: object, accepted: str) -> None:
+def _bad(name: str, value: object, accepted: str) -> NoReturn:
     msg = f"RetryPolicy({name}={value!r}) is invalid: {name} must be {accepted}"
     raise ConfigurationError(msg)
 

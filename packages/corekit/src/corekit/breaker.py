@@ -19,7 +19,6 @@ Example::
 from __future__ import annotations
 
 from corekit._breaker import (
-    DEFAULT_KEY,
     BreakerSnapshot,
     Circuit,
     CircuitBreaker,
@@ -28,7 +27,6 @@ from corekit._breaker import (
 from corekit.errors import CircuitOpenError
 
 __all__ = [
-    "DEFAULT_KEY",
     "BreakerSnapshot",
     "Circuit",
     "CircuitBreaker",

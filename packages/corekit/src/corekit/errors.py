@@ -20,6 +20,7 @@ without also swallowing their own bugs::
         │   └── ServerError                     5xx
         ├── CircuitOpenError                    the breaker refuses calls until ``retry_at``
         ├── RateLimitExceededError              a limiter could not grant in time
+        ├── LockTimeoutError (also TimeoutError) a file lock stayed taken past the timeout
         └── QueueError                          durable or in-memory queue failures
             ├── QueueFullError                  capacity reached; nothing was stored
             ├── QueueClosedError                used after ``close()``
@@ -40,6 +41,7 @@ __all__ = [
     "CorekitError",
     "HTTPStatusError",
     "LeaseError",
+    "LockTimeoutError",
     "NotFoundError",
     "OperationError",
     "QueueClosedError",
@@ -188,6 +190,20 @@ class RateLimitExceededError(OperationError):
         super().__init__(message)
         self.bucket = bucket
         self.retry_after = retry_after
+
+
+class LockTimeoutError(OperationError, builtins.TimeoutError):
+    """A :class:`corekit.files.FileLock` could not be acquired within its timeout.
+
+    Attributes:
+        path: the lock file.
+        timeout: the seconds waited.
+    """
+
+    def __init__(self, message: str, *, path: str, timeout: float) -> None:
+        super().__init__(message)
+        self.path = path
+        self.timeout = timeout
 
 
 class QueueError(OperationError):

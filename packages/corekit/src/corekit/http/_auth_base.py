@@ -107,6 +107,13 @@ def check_leeway(leeway: float) -> float:
     return float(leeway)
 
 
+def check_callable(name: str, value: object, *, required: bool = False) -> None:
+    """Raise ConfigurationError unless ``value`` is callable (or None when not ``required``)."""
+    if (value is not None or required) and not callable(value):
+        msg = f"{name} must be a callable, got {type(value).__name__}"
+        raise ConfigurationError(msg)
+
+
 class TokenFlowAuth(httpx2.Auth, Generic[T]):
     """Base of the corekit auth flows: one token, renewed before expiry and on 401.
 
@@ -134,8 +141,11 @@ class TokenFlowAuth(httpx2.Auth, Generic[T]):
 
     # -- subclass hooks ----------------------------------------------------------------------
 
-    def _obtain(self, current: T | None, reason: Reason) -> Flow[T]:
-        """Sub-flow that returns a new token (may yield Send and Call effects)."""
+    def _obtain(self, current: T | None, reason: Reason, request: httpx2.Request) -> Flow[T]:
+        """Sub-flow that returns a new token (may yield Send and Call effects).
+
+        ``request`` is the API request that needs the token (e.g. to borrow its timeouts).
+        """
         raise NotImplementedError
 
     def _apply(self, request: httpx2.Request, token: T) -> None:
@@ -156,7 +166,7 @@ class TokenFlowAuth(httpx2.Auth, Generic[T]):
         expires_at, lifetime = self._expiry(token)
         if expires_at is None:
             return _Held(token, None)
-        leeway = self._leeway if lifetime is None else min(self._leeway, lifetime / 2)
+        leeway = self._leeway if lifetime is None else min(self._leeway, max(lifetime, 0.0) / 2)
         return _Held(token, expires_at - leeway)
 
     def _is_stale(self, held: _Held[T]) -> bool:
@@ -174,7 +184,9 @@ class TokenFlowAuth(httpx2.Auth, Generic[T]):
 
     # -- the flow (sans I/O) -----------------------------------------------------------------
 
-    def _renew(self, seen: _Held[T] | None, reason: Reason) -> Flow[_Held[T]]:
+    def _renew(
+        self, seen: _Held[T] | None, reason: Reason, request: httpx2.Request
+    ) -> Flow[_Held[T]]:
         yield LOCK
         current = self._held
         # Double check: whoever held the lock before us may already have replaced the token
@@ -182,11 +194,14 @@ class TokenFlowAuth(httpx2.Auth, Generic[T]):
         if current is not None and current is not seen and not self._is_stale(current):
             yield UNLOCK
             return current
-        if current is not None and current.rejected:
+        if current is not None and current is not seen:
+            # Someone else's token, already stale: renew it as they would have.
+            reason = "rejected" if current.rejected else "expired"
+        elif current is not None and current.rejected:
             reason = "rejected"
         old = None if current is None else current.token
         logger.debug("%s: obtaining a token (%s)", type(self).__name__, reason)
-        token = yield from self._obtain(old, reason)
+        token = yield from self._obtain(old, reason, request)
         held = self._hold(token)
         self._held = held
         self._notify(token)
@@ -196,9 +211,10 @@ class TokenFlowAuth(httpx2.Auth, Generic[T]):
     def _flow(self, request: httpx2.Request) -> Flow[None]:
         held = self._held
         if held is None:
-            held = yield from self._renew(None, "missing")
+            held = yield from self._renew(None, "missing", request)
         elif self._is_stale(held):
-            held = yield from self._renew(held, "rejected" if held.rejected else "expired")
+            reason: Reason = "rejected" if held.rejected else "expired"
+            held = yield from self._renew(held, reason, request)
         self._apply(request, held.token)
         response: httpx2.Response = yield Send(request)
         if response.status_code != httpx2.codes.UNAUTHORIZED:
@@ -207,9 +223,9 @@ class TokenFlowAuth(httpx2.Auth, Generic[T]):
             "%s: %s %s answered 401; renewing the token and sending once more",
             type(self).__name__,
             request.method,
-            request.url.copy_with(query=None),
+            request.url.copy_with(query=None, username=None),
         )
-        held = yield from self._renew(held, "rejected")
+        held = yield from self._renew(held, "rejected", request)
         self._apply(request, held.token)
         # A second 401 goes back to the caller as it is: the credentials are not the problem
         # a new token could solve.
@@ -217,13 +233,15 @@ class TokenFlowAuth(httpx2.Auth, Generic[T]):
 
     # -- drivers -----------------------------------------------------------------------------
 
-    def auth_flow(self, request: httpx2.Request) -> Generator[httpx2.Request, httpx2.Response]:
+    def auth_flow(
+        self, request: httpx2.Request
+    ) -> Generator[httpx2.Request, httpx2.Response, None]:
         """Run the flow synchronously (same as :meth:`sync_auth_flow`)."""
         return self.sync_auth_flow(request)
 
     def sync_auth_flow(
         self, request: httpx2.Request
-    ) -> Generator[httpx2.Request, httpx2.Response]:
+    ) -> Generator[httpx2.Request, httpx2.Response, None]:
         """Drive the flow with blocking primitives for :class:`httpx2.Client`."""
         if self.requires_request_body:
             request.read()
@@ -246,9 +264,7 @@ class TokenFlowAuth(httpx2.Auth, Generic[T]):
                 elif isinstance(effect, Call):
                     try:
                         outcome = _call_sync(effect)
-                    except ConfigurationError:
-                        raise
-                    except Exception as exc:  # noqa: BLE001 - thrown into the flow to decide
+                    except Exception as exc:  # thrown into the flow, which decides
                         error = exc
                 elif effect is LOCK:
                     self._thread_lock.acquire()
@@ -286,7 +302,7 @@ class TokenFlowAuth(httpx2.Auth, Generic[T]):
                 elif isinstance(effect, Call):
                     try:
                         outcome = await _call_async(effect)
-                    except Exception as exc:  # noqa: BLE001 - thrown into the flow to decide
+                    except Exception as exc:  # thrown into the flow, which decides
                         error = exc
                 elif effect is LOCK:
                     lock = self._loop_lock()
@@ -302,8 +318,8 @@ class TokenFlowAuth(httpx2.Auth, Generic[T]):
             flow.close()
 
     def _loop_lock(self) -> anyio.Lock:
-        # An anyio/asyncio lock belongs to one event loop; a RunVar gives each loop its own, so
-        # the same auth object keeps working across asyncio.run() calls.
+        # An anyio/asyncio lock belongs to one event loop; a RunVar gives each loop its own
+        # (kept as long as that loop lives), so one auth object works across asyncio.run() calls.
         lock = self._async_lock.get(None)
         if lock is None:
             lock = anyio.Lock()

@@ -20,6 +20,7 @@ MAX_ERROR_CHARS = 2048
 """``last_error`` is cut to this many characters so one bad item cannot bloat the queue."""
 
 _TRUNCATED = "...[truncated]"
+_STATUS_VALUES = frozenset(s.value for s in QueueItemStatus)
 
 Backoff = Callable[[int], float]
 """Maps the number of attempts so far (>= 1) to seconds before the next try."""
@@ -28,6 +29,10 @@ Backoff = Callable[[int], float]
 def default_backoff(attempts: int) -> float:
     """Exponential back-off: 1, 2, 4, ... seconds, at most 300 (five minutes)."""
     return float(min(2 ** max(attempts - 1, 0), 300))
+
+
+_UNSET: Any = object()
+decode_payload: Callable[[str], Any] = json.JSONDecoder().decode
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +45,7 @@ class QueueItem:
 
     Attributes:
         id: the queue's id for the item; never reused.
-        payload: the JSON value that was put (as it comes back from JSON: tuples are lists).
+        payload_json: the payload as stored: compact JSON text.
         key: the deduplication key, or ``None``.
         priority: higher is leased first.
         status: where the item is in its life (see :class:`QueueItemStatus`).
@@ -56,7 +61,7 @@ class QueueItem:
     """
 
     id: int
-    payload: Any = field(repr=False)
+    payload_json: str = field(repr=False)
     key: str | None
     priority: int
     status: QueueItemStatus
@@ -68,6 +73,19 @@ class QueueItem:
     lease_expires_at: float | None
     lease_token: str | None
     last_error: str | None
+    _payload: Any = field(default=_UNSET, init=False, repr=False, compare=False)
+
+    @property
+    def payload(self) -> Any:
+        """The JSON value that was put, as JSON gives it back (tuples come back as lists).
+
+        Decoded on first access (listing items does not decode them all), then kept.
+        """
+        value = self._payload
+        if value is _UNSET:
+            value = decode_payload(self.payload_json)
+            object.__setattr__(self, "_payload", value)
+        return value
 
 
 def _reject_payload(value: object) -> object:
@@ -97,9 +115,6 @@ def encode_payload(payload: object) -> str:
             "(dict with str keys, list, str, int, float, bool or None; no NaN or infinity)"
         )
         raise ConfigurationError(msg) from None
-
-
-decode_payload: Callable[[str], Any] = json.JSONDecoder().decode
 
 
 def truncate_error(error: str | None) -> str | None:
@@ -181,12 +196,11 @@ def check_status(status: object) -> QueueItemStatus | None:
     """Return ``status`` as :class:`QueueItemStatus` (or ``None``), else raise."""
     if status is None:
         return None
-    try:
+    if isinstance(status, str) and status in _STATUS_VALUES:
         return QueueItemStatus(status)
-    except ValueError:
-        accepted = ", ".join(s.value for s in QueueItemStatus)
-        msg = f"status must be None or one of {accepted}, got {status!r}"
-        raise ConfigurationError(msg) from None
+    accepted = ", ".join(s.value for s in QueueItemStatus)
+    msg = f"status must be None or one of {accepted}, got {status!r}"
+    raise ConfigurationError(msg)
 
 
 # --- transition rules -----------------------------------------------------------------------

@@ -3,10 +3,30 @@
 Emulators and client tests across the workspace build on these pieces:
 
 * :class:`FakeClock` drives time in tests; nothing sleeps for real.
+* :func:`serve` runs an ASGI app under uvicorn on a free loopback port in a background thread
+  and yields a :class:`ServedApp` (its ``url``). Needs the ``corekit[testing]`` extra.
+* :class:`FaultInjector` wraps an emulator app: it logs every request
+  (:class:`RecordedRequest`, secrets redacted) and applies queued :class:`Fault` s (error status,
+  latency, dropped connection, 429 with ``Retry-After``), driven from Python or over HTTP under
+  ``/_emulator/``.
 """
 
 from __future__ import annotations
 
 from corekit.testing._clock import FakeClock
+from corekit.testing._faults import FaultInjector
+from corekit.testing._faultspec import Fault, FaultKind
+from corekit.testing._requestlog import REDACTED, RecordedRequest
+from corekit.testing._server import ASGIApp, ServedApp, serve
 
-__all__ = ["FakeClock"]
+__all__ = [
+    "REDACTED",
+    "ASGIApp",
+    "FakeClock",
+    "Fault",
+    "FaultInjector",
+    "FaultKind",
+    "RecordedRequest",
+    "ServedApp",
+    "serve",
+]

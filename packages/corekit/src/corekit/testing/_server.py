@@ -22,6 +22,7 @@ __all__ = ["ASGIApp", "ServedApp", "serve"]
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import socket
@@ -112,9 +113,9 @@ def serve(
             did not start within ``startup_timeout``, failed during shutdown, or the server
             thread crashed.
     """
-    uvicorn = _import_uvicorn()
+    _require_uvicorn()
     _check_arguments(host, port, log_level, startup_timeout, shutdown_timeout)
-    runner = _Runner(uvicorn, app, host, port, log_level, shutdown_timeout)
+    runner = _Runner(app, host, port, log_level, shutdown_timeout)
     runner.start(startup_timeout)
     try:
         yield ServedApp(host=host, port=runner.port)
@@ -126,21 +127,21 @@ def serve(
     runner.stop(raise_errors=True)
 
 
-def _import_uvicorn() -> Any:
+def _require_uvicorn() -> None:
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401
     except ImportError as exc:
         msg = (
             "corekit.testing.serve needs uvicorn, which is not installed; "
             "install it with: pip install 'corekit[testing]'"
         )
         raise ConfigurationError(msg) from exc
-    return uvicorn
 
 
 def _check_arguments(
-    host: str, port: int, log_level: str, startup_timeout: float, shutdown_timeout: float
+    host: object, port: object, log_level: object, startup_timeout: object, shutdown_timeout: object
 ) -> None:
+    # Typed as object: these checks are for callers without a type checker.
     if not isinstance(host, str) or not host:
         msg = f"serve(host=...) must be a non-empty host name or address, got {host!r}"
         raise ConfigurationError(msg)
@@ -150,7 +151,8 @@ def _check_arguments(
     if not isinstance(log_level, str) or log_level.lower() not in _LOG_LEVELS:
         msg = f"serve(log_level=...) got {log_level!r}; accepted: {', '.join(_LOG_LEVELS)}"
         raise ConfigurationError(msg)
-    for name, value in (("startup_timeout", startup_timeout), ("shutdown_timeout", shutdown_timeout)):
+    timeouts = {"startup_timeout": startup_timeout, "shutdown_timeout": shutdown_timeout}
+    for name, value in timeouts.items():
         if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
             msg = f"serve({name}=...) must be a positive number of seconds, got {value!r}"
             raise ConfigurationError(msg)
@@ -199,7 +201,6 @@ class _Runner:
 
     def __init__(
         self,
-        uvicorn: Any,
         app: ASGIApp,
         host: str,
         port: int,
@@ -214,6 +215,18 @@ class _Runner:
         self.crash: BaseException | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.task: asyncio.Task[Any] | None = None
+        try:
+            self.server = self._make_server(host, log_level)
+        except BaseException:
+            self.sock.close()
+            raise
+        self.thread = threading.Thread(
+            target=self._run, name=f"corekit-serve-{self.port}", daemon=True
+        )
+
+    def _make_server(self, host: str, log_level: str) -> uvicorn.Server:
+        import uvicorn
+
         config = uvicorn.Config(
             self.watch,
             host=host,
@@ -227,17 +240,15 @@ class _Runner:
             # whether or not httptools / uvloop happen to be installed.
             http="h11",
             loop="asyncio",
-            timeout_graceful_shutdown=max(1, math.ceil(shutdown_timeout)),
+            timeout_graceful_shutdown=max(1, math.ceil(self.shutdown_timeout)),
         )
-        self.server = _server_class(uvicorn)(config, self)
-        self.thread = threading.Thread(
-            target=self._run, name=f"corekit-serve-{self.port}", daemon=True
-        )
+        server: uvicorn.Server = _server_class()(config, self)
+        return server
 
     def _run(self) -> None:
         try:
             self.server.run(sockets=[self.sock])
-        except BaseException as exc:  # noqa: BLE001 - SystemExit on failed startup, or a crash
+        except BaseException as exc:  # SystemExit on a failed startup, or a crash
             self.crash = exc
         finally:
             self.ready.set()
@@ -323,7 +334,9 @@ class _Runner:
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto must be IPPROTO_TCP (not the default 0): asyncio enables TCP_NODELAY only on such
+    # sockets, and without it every keep-alive response stalls ~40 ms on delayed ACKs.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         # A fixed port can be reused right after a previous server on it stopped.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -335,16 +348,12 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-_server_classes: dict[int, type[Any]] = {}
+@functools.cache
+def _server_class() -> type[Any]:
+    """A uvicorn ``Server`` that signals the moment its startup completed (or failed)."""
+    import uvicorn
 
-
-def _server_class(uvicorn: Any) -> type[uvicorn.Server]:
-    """A uvicorn ``Server`` that signals the moment startup completed (or failed)."""
-    cls = _server_classes.get(id(uvicorn))
-    if cls is not None:
-        return cls
-
-    class _Server(uvicorn.Server):  # type: ignore[misc,name-defined]
+    class _Server(uvicorn.Server):
         def __init__(self, config: uvicorn.Config, runner: _Runner) -> None:
             super().__init__(config)
             self._runner = runner
@@ -360,5 +369,4 @@ def _server_class(uvicorn: Any) -> type[uvicorn.Server]:
             finally:
                 self._runner.ready.set()
 
-    _server_classes[id(uvicorn)] = _Server
     return _Server

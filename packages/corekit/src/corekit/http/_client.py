@@ -1,0 +1,650 @@
+"""``Client`` and ``AsyncClient``: thin drivers of the shared request pipeline.
+
+Everything both faces share (configuration checks, building requests, the pipeline itself)
+lives in :class:`_BaseClient`; each face only performs the pipeline's actions with its own
+primitives: ``limiter.acquire`` / ``aacquire``, ``clock.sleep`` / ``asleep`` and
+``httpx2.Client.send`` / ``httpx2.AsyncClient.send`` with a size-limited body read.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self, TypeAlias, TypedDict, Unpack
+
+import httpx2
+
+from corekit._retry import RetryPolicy
+from corekit.breaker import CircuitBreaker
+from corekit.clock import Clock, system_clock
+from corekit.errors import ConfigurationError
+from corekit.http._pipeline import (
+    Acquire,
+    BodyTooLarge,
+    Flow,
+    Pipeline,
+    Send,
+    default_breaker_key,
+)
+from corekit.http._redact import _ACTIVE, Redactor, install_log_filters
+from corekit.ratelimit import Limiter
+
+if TYPE_CHECKING:
+    from httpx2._client import UseClientDefault
+    from httpx2._types import (
+        HeaderTypes,
+        QueryParamTypes,
+        RequestContent,
+        RequestData,
+        RequestFiles,
+    )
+
+    RequestTimeout: TypeAlias = float | httpx2.Timeout | UseClientDefault | None
+
+DEFAULT_TIMEOUT = httpx2.Timeout(connect=5.0, read=30.0, write=30.0, pool=5.0)
+"""Connect 5 s, read 30 s, write 30 s, wait for a pooled connection 5 s."""
+
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+"""Largest response body a client reads by default (64 MiB)."""
+
+_DEFAULT_RETRY = RetryPolicy()
+_NO_RETRY = RetryPolicy.none()
+
+
+class RequestOptions(TypedDict, total=False):
+    """Keyword arguments of :meth:`Client.request` after ``method`` and ``url``."""
+
+    params: QueryParamTypes | None
+    headers: HeaderTypes | None
+    json: Any
+    content: RequestContent | None
+    data: RequestData | None
+    files: RequestFiles | None
+    timeout: RequestTimeout
+    idempotent: bool | None
+    bucket: str | None
+    raise_for_status: bool
+
+
+def _bad(name: str, value: object, accepted: str) -> ConfigurationError:
+    return ConfigurationError(f"{name}={value!r} is invalid: {name} must be {accepted}")
+
+
+class _BaseClient:
+    """Configuration and request building shared by :class:`Client` and :class:`AsyncClient`."""
+
+    _http: httpx2.Client | httpx2.AsyncClient
+
+    def __init__(
+        self,
+        *,
+        retry: RetryPolicy | None,
+        rate_limiter: Limiter | None,
+        rate_limit_bucket: str | Callable[[str, str], str],
+        rate_limit_key: str,
+        breaker: CircuitBreaker | None,
+        breaker_key: Callable[[httpx2.Request], str] | None,
+        max_response_bytes: int | None,
+        http2: bool,
+        request_id_header: str | None,
+        sensitive_headers: Iterable[str],
+        sensitive_params: Iterable[str],
+        clock: Clock,
+        name: str,
+    ) -> None:
+        if retry is None:
+            retry = _NO_RETRY
+        elif not isinstance(retry, RetryPolicy):
+            raise _bad("retry", retry, "a corekit.retry.RetryPolicy or None")
+        limit: object = max_response_bytes
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+        ):
+            raise _bad("max_response_bytes", max_response_bytes, "a positive int or None")
+        if not (isinstance(rate_limit_bucket, str) or callable(rate_limit_bucket)):
+            raise _bad(
+                "rate_limit_bucket", rate_limit_bucket, "a bucket name or (method, path) -> name"
+            )
+        header: object = request_id_header
+        if header is not None and (not isinstance(header, str) or not header.strip()):
+            raise _bad("request_id_header", request_id_header, "a header name or None")
+        if http2 and importlib.util.find_spec("h2") is None:
+            msg = (
+                "http2=True needs the 'h2' package, which is not installed: "
+                "install the extra corekit[http2] or pass http2=False"
+            )
+            raise ConfigurationError(msg)
+        self._clock = clock
+        self._limiter = rate_limiter
+        self._max_bytes = max_response_bytes
+        self._redactor = Redactor(sensitive_headers, sensitive_params)
+        self._name = name
+        self._pipeline = Pipeline(
+            retry=retry,
+            limited=rate_limiter is not None,
+            bucket=rate_limit_bucket,
+            rate_limit_key=rate_limit_key,
+            breaker=breaker,
+            breaker_key=breaker_key or default_breaker_key,
+            request_id_header=request_id_header,
+            redactor=self._redactor,
+            clock=clock,
+            name=name,
+        )
+        install_log_filters()
+
+    @property
+    def headers(self) -> httpx2.Headers:
+        """Default headers sent with every request; mutable (``client.headers["X-A"] = "b"``)."""
+        return self._http.headers
+
+    @headers.setter
+    def headers(self, headers: HeaderTypes) -> None:
+        self._http.headers = headers
+
+    def _flow(
+        self,
+        method: str,
+        url: str | httpx2.URL,
+        *,
+        params: QueryParamTypes | None,
+        headers: HeaderTypes | None,
+        json: Any,
+        content: RequestContent | None,
+        data: RequestData | None,
+        files: RequestFiles | None,
+        timeout: RequestTimeout,
+        idempotent: bool | None,
+        bucket: str | None,
+        raise_for_status: bool,
+    ) -> Flow:
+        try:
+            request = self._http.build_request(
+                method,
+                url,
+                params=params,
+                headers=headers,
+                json=json,
+                content=content,
+                data=data,
+                files=files,
+                timeout=timeout,
+            )
+        except httpx2.InvalidURL as exc:
+            msg = f"{method} {url!r}: not a valid URL ({exc}); pass an http(s) URL or path"
+            raise ConfigurationError(msg) from None
+        return self._pipeline.flow(
+            request,
+            idempotent=idempotent,
+            bucket=bucket,
+            raise_for_status=raise_for_status,
+            # A one-shot body (an iterator of chunks) cannot be sent twice.
+            replayable=content is None or isinstance(content, bytes | str),
+        )
+
+    def _too_large(self, response: httpx2.Response) -> int:
+        """Return the size limit; raise at once if Content-Length already exceeds it."""
+        limit = self._max_bytes
+        assert limit is not None
+        declared = response.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise BodyTooLarge(limit, int(declared))
+        return limit
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={str(self._http.base_url)!r}, name={self._name!r})"
+
+
+class Client(_BaseClient):
+    """HTTP client with retries, rate limiting, circuit breaking and safe errors.
+
+    Every request goes through one pipeline: a request id header, a rate-limit grant and a
+    circuit-breaker admission before each attempt, retries per the :class:`RetryPolicy`
+    (idempotent requests on transport errors and transient statuses, others only when the
+    request never left; waits on ``clock``, honouring ``Retry-After``), a response-size limit,
+    and errors from :mod:`corekit.errors` with secrets redacted. No httpx2 exception escapes.
+
+    A request whose ``content`` is an iterator (a one-shot stream) is sent once: it cannot be
+    replayed, so it is never retried.
+
+    Args:
+        base_url: prefix for relative request URLs.
+        headers: default headers for every request.
+        params: default query parameters for every request.
+        auth: an ``httpx2.Auth`` flow (e.g. ``OAuth2Auth``, ``TokenAuth``), run on every attempt.
+        timeout: seconds, or a :class:`Timeout`; default :data:`DEFAULT_TIMEOUT`.
+        retry: the retry policy; ``None`` for a single attempt.
+        rate_limiter: a :class:`~corekit.ratelimit.Limiter` to acquire from before each attempt.
+        rate_limit_bucket: the bucket name, or ``(method, path) -> bucket name``.
+        rate_limit_key: the limiter key (e.g. an account) for this client's requests.
+        breaker: a :class:`~corekit.breaker.CircuitBreaker`; transport errors and 5xx count as
+            failures, every other response as a success.
+        breaker_key: ``request -> key`` for the breaker; default ``"host:port"``.
+        max_response_bytes: largest body read (decoded); ``None`` for no limit.
+        http2: negotiate HTTP/2 (needs the ``corekit[http2]`` extra).
+        follow_redirects: follow 3xx redirects.
+        verify: TLS verification: ``True``, ``False``, a CA bundle path or an ``SSLContext``.
+        user_agent: ``User-Agent`` header value; default httpx2's.
+        request_id_header: header carrying a fresh uuid4 hex per logical request (kept if the
+            caller sets one; the same on every retry); ``None`` to send none.
+        sensitive_headers: more header names whose values are redacted in logs and errors.
+        sensitive_params: more query parameter names whose values are redacted.
+        transport: an ``httpx2.BaseTransport`` to send through (tests: ``MockTransport``).
+        clock: waits, the retry budget and ``Retry-After`` dates.
+        name: names the client in logs and stamina's retry instrumentation.
+
+    Raises:
+        ConfigurationError: an invalid argument, or ``http2=True`` without ``h2`` installed.
+    """
+
+    _http: httpx2.Client
+
+    def __init__(
+        self,
+        base_url: str = "",
+        *,
+        headers: HeaderTypes | None = None,
+        params: QueryParamTypes | None = None,
+        auth: httpx2.Auth | None = None,
+        timeout: float | httpx2.Timeout | None = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = _DEFAULT_RETRY,
+        rate_limiter: Limiter | None = None,
+        rate_limit_bucket: str | Callable[[str, str], str] = "default",
+        rate_limit_key: str = "",
+        breaker: CircuitBreaker | None = None,
+        breaker_key: Callable[[httpx2.Request], str] | None = None,
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
+        http2: bool = False,
+        follow_redirects: bool = False,
+        verify: Any = True,
+        user_agent: str | None = None,
+        request_id_header: str | None = "X-Request-ID",
+        sensitive_headers: Iterable[str] = (),
+        sensitive_params: Iterable[str] = (),
+        transport: httpx2.BaseTransport | None = None,
+        clock: Clock = system_clock,
+        name: str = "corekit",
+    ) -> None:
+        super().__init__(
+            retry=retry,
+            rate_limiter=rate_limiter,
+            rate_limit_bucket=rate_limit_bucket,
+            rate_limit_key=rate_limit_key,
+            breaker=breaker,
+            breaker_key=breaker_key,
+            max_response_bytes=max_response_bytes,
+            http2=http2,
+            request_id_header=request_id_header,
+            sensitive_headers=sensitive_headers,
+            sensitive_params=sensitive_params,
+            clock=clock,
+            name=name,
+        )
+        self._http = httpx2.Client(
+            base_url=base_url,
+            headers=headers,
+            params=params,
+            auth=auth,
+            timeout=timeout,
+            http2=http2,
+            follow_redirects=follow_redirects,
+            verify=verify,
+            transport=transport,
+        )
+        if user_agent is not None:
+            self._http.headers["User-Agent"] = user_agent
+
+    def request(
+        self,
+        method: str,
+        url: str | httpx2.URL,
+        *,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        json: Any = None,
+        content: RequestContent | None = None,
+        data: RequestData | None = None,
+        files: RequestFiles | None = None,
+        timeout: RequestTimeout = httpx2.USE_CLIENT_DEFAULT,
+        idempotent: bool | None = None,
+        bucket: str | None = None,
+        raise_for_status: bool = True,
+    ) -> httpx2.Response:
+        """Send a request through the pipeline and return the fully read response.
+
+        Args:
+            method: HTTP method.
+            url: absolute URL, or a path relative to ``base_url``.
+            params: query parameters, merged with the client's.
+            headers: headers, merged with the client's.
+            json: a JSON body.
+            content: a raw body (bytes or str; an iterator is sent once and never retried).
+            data: a form body.
+            files: multipart files.
+            timeout: override the client's timeout for this request.
+            idempotent: ``True`` to retry like an idempotent request (e.g. a POST with an
+                idempotency key), ``False`` to retry only when the request never left;
+                ``None`` to judge by the method.
+            bucket: rate-limit bucket for this request instead of the client's rule.
+            raise_for_status: raise for 4xx/5xx (after retries); else return the response.
+
+        Returns:
+            The response, body read (``.content``, ``.text``, ``.json()`` work).
+
+        Raises:
+            HTTPStatusError: a 4xx/5xx answer (a subclass per status family).
+            TransportError: connect failure, timeout or broken connection.
+            ResponseTooLargeError: the body is larger than ``max_response_bytes``.
+            CircuitOpenError: the breaker refuses calls to this host.
+            RateLimitExceededError: the rate limiter could not grant in time.
+            ConfigurationError: an invalid URL or a one-shot body that had to be re-sent.
+        """
+        flow = self._flow(
+            method,
+            url,
+            params=params,
+            headers=headers,
+            json=json,
+            content=content,
+            data=data,
+            files=files,
+            timeout=timeout,
+            idempotent=idempotent,
+            bucket=bucket,
+            raise_for_status=raise_for_status,
+        )
+        token = _ACTIVE.set(self._redactor)
+        try:
+            action = next(flow)
+            while True:
+                try:
+                    if type(action) is Send:
+                        outcome: httpx2.Response | None = self._send(action.request)
+                    elif type(action) is Acquire:
+                        assert self._limiter is not None
+                        self._limiter.acquire(action.bucket, key=action.key)
+                        outcome = None
+                    else:
+                        self._clock.sleep(action.seconds)  # type: ignore[union-attr]
+                        outcome = None
+                except BaseException as exc:
+                    action = flow.throw(exc)
+                else:
+                    action = flow.send(outcome)
+        except StopIteration as stop:
+            response: httpx2.Response = stop.value
+            return response
+        finally:
+            flow.close()
+            _ACTIVE.reset(token)
+
+    def _send(self, request: httpx2.Request) -> httpx2.Response:
+        response = self._http.send(request, stream=True)
+        try:
+            if self._max_bytes is None:
+                response.read()
+                return response
+            limit = self._too_large(response)
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    raise BodyTooLarge(limit, None)
+                chunks.append(chunk)
+        except BaseException:
+            response.close()
+            raise
+        # What Response.read() does, with the size check in the loop.
+        response._content = b"".join(chunks)
+        return response
+
+    def get(self, url: str | httpx2.URL, **options: Unpack[RequestOptions]) -> httpx2.Response:
+        """Send a GET request; see :meth:`request` for the options."""
+        return self.request("GET", url, **options)
+
+    def head(self, url: str | httpx2.URL, **options: Unpack[RequestOptions]) -> httpx2.Response:
+        """Send a HEAD request; see :meth:`request` for the options."""
+        return self.request("HEAD", url, **options)
+
+    def options(self, url: str | httpx2.URL, **options: Unpack[RequestOptions]) -> httpx2.Response:
+        """Send an OPTIONS request; see :meth:`request` for the options."""
+        return self.request("OPTIONS", url, **options)
+
+    def post(self, url: str | httpx2.URL, **options: Unpack[RequestOptions]) -> httpx2.Response:
+        """Send a POST request (not idempotent unless ``idempotent=True``); see :meth:`request`."""
+        return self.request("POST", url, **options)
+
+    def put(self, url: str | httpx2.URL, **options: Unpack[RequestOptions]) -> httpx2.Response:
+        """Send a PUT request; see :meth:`request` for the options."""
+        return self.request("PUT", url, **options)
+
+    def patch(self, url: str | httpx2.URL, **options: Unpack[RequestOptions]) -> httpx2.Response:
+        """Send a PATCH request (not idempotent unless ``idempotent=True``); see :meth:`request`."""
+        return self.request("PATCH", url, **options)
+
+    def delete(self, url: str | httpx2.URL, **options: Unpack[RequestOptions]) -> httpx2.Response:
+        """Send a DELETE request; see :meth:`request` for the options."""
+        return self.request("DELETE", url, **options)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncClient(_BaseClient):
+    """The async face of :class:`Client`: same pipeline, same arguments, awaitable methods.
+
+    Waits use ``clock.asleep`` and the limiter's ``aacquire``; ``transport`` is an
+    ``httpx2.AsyncBaseTransport``. See :class:`Client` for the arguments.
+
+    Raises:
+        ConfigurationError: an invalid argument, or ``http2=True`` without ``h2`` installed.
+    """
+
+    _http: httpx2.AsyncClient
+
+    def __init__(
+        self,
+        base_url: str = "",
+        *,
+        headers: HeaderTypes | None = None,
+        params: QueryParamTypes | None = None,
+        auth: httpx2.Auth | None = None,
+        timeout: float | httpx2.Timeout | None = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = _DEFAULT_RETRY,
+        rate_limiter: Limiter | None = None,
+        rate_limit_bucket: str | Callable[[str, str], str] = "default",
+        rate_limit_key: str = "",
+        breaker: CircuitBreaker | None = None,
+        breaker_key: Callable[[httpx2.Request], str] | None = None,
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
+        http2: bool = False,
+        follow_redirects: bool = False,
+        verify: Any = True,
+        user_agent: str | None = None,
+        request_id_header: str | None = "X-Request-ID",
+        sensitive_headers: Iterable[str] = (),
+        sensitive_params: Iterable[str] = (),
+        transport: httpx2.AsyncBaseTransport | None = None,
+        clock: Clock = system_clock,
+        name: str = "corekit",
+    ) -> None:
+        super().__init__(
+            retry=retry,
+            rate_limiter=rate_limiter,
+            rate_limit_bucket=rate_limit_bucket,
+            rate_limit_key=rate_limit_key,
+            breaker=breaker,
+            breaker_key=breaker_key,
+            max_response_bytes=max_response_bytes,
+            http2=http2,
+            request_id_header=request_id_header,
+            sensitive_headers=sensitive_headers,
+            sensitive_params=sensitive_params,
+            clock=clock,
+            name=name,
+        )
+        self._http = httpx2.AsyncClient(
+            base_url=base_url,
+            headers=headers,
+            params=params,
+            auth=auth,
+            timeout=timeout,
+            http2=http2,
+            follow_redirects=follow_redirects,
+            verify=verify,
+            transport=transport,
+        )
+        if user_agent is not None:
+            self._http.headers["User-Agent"] = user_agent
+
+    async def request(
+        self,
+        method: str,
+        url: str | httpx2.URL,
+        *,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        json: Any = None,
+        content: RequestContent | None = None,
+        data: RequestData | None = None,
+        files: RequestFiles | None = None,
+        timeout: RequestTimeout = httpx2.USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - HTTP timeout
+        idempotent: bool | None = None,
+        bucket: str | None = None,
+        raise_for_status: bool = True,
+    ) -> httpx2.Response:
+        """Send a request through the pipeline; see :meth:`Client.request`.
+
+        Returns:
+            The response, body read.
+        """
+        flow = self._flow(
+            method,
+            url,
+            params=params,
+            headers=headers,
+            json=json,
+            content=content,
+            data=data,
+            files=files,
+            timeout=timeout,
+            idempotent=idempotent,
+            bucket=bucket,
+            raise_for_status=raise_for_status,
+        )
+        token = _ACTIVE.set(self._redactor)
+        try:
+            action = next(flow)
+            while True:
+                try:
+                    if type(action) is Send:
+                        outcome: httpx2.Response | None = await self._send(action.request)
+                    elif type(action) is Acquire:
+                        assert self._limiter is not None
+                        await self._limiter.aacquire(action.bucket, key=action.key)
+                        outcome = None
+                    else:
+                        await self._clock.asleep(action.seconds)  # type: ignore[union-attr]
+                        outcome = None
+                except BaseException as exc:
+                    action = flow.throw(exc)
+                else:
+                    action = flow.send(outcome)
+        except StopIteration as stop:
+            response: httpx2.Response = stop.value
+            return response
+        finally:
+            flow.close()
+            _ACTIVE.reset(token)
+
+    async def _send(self, request: httpx2.Request) -> httpx2.Response:
+        response = await self._http.send(request, stream=True)
+        try:
+            if self._max_bytes is None:
+                await response.aread()
+                return response
+            limit = self._too_large(response)
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    raise BodyTooLarge(limit, None)
+                chunks.append(chunk)
+        except BaseException:
+            await response.aclose()
+            raise
+        # What Response.aread() does, with the size check in the loop.
+        response._content = b"".join(chunks)
+        return response
+
+    async def get(
+        self, url: str | httpx2.URL, **options: Unpack[RequestOptions]
+    ) -> httpx2.Response:
+        """Send a GET request; see :meth:`Client.request` for the options."""
+        return await self.request("GET", url, **options)
+
+    async def head(
+        self, url: str | httpx2.URL, **options: Unpack[RequestOptions]
+    ) -> httpx2.Response:
+        """Send a HEAD request; see :meth:`Client.request` for the options."""
+        return await self.request("HEAD", url, **options)
+
+    async def options(
+        self, url: str | httpx2.URL, **options: Unpack[RequestOptions]
+    ) -> httpx2.Response:
+        """Send an OPTIONS request; see :meth:`Client.request` for the options."""
+        return await self.request("OPTIONS", url, **options)
+
+    async def post(
+        self, url: str | httpx2.URL, **options: Unpack[RequestOptions]
+    ) -> httpx2.Response:
+        """Send a POST request (not idempotent unless ``idempotent=True``)."""
+        return await self.request("POST", url, **options)
+
+    async def put(
+        self, url: str | httpx2.URL, **options: Unpack[RequestOptions]
+    ) -> httpx2.Response:
+        """Send a PUT request; see :meth:`Client.request` for the options."""
+        return await self.request("PUT", url, **options)
+
+    async def patch(
+        self, url: str | httpx2.URL, **options: Unpack[RequestOptions]
+    ) -> httpx2.Response:
+        """Send a PATCH request (not idempotent unless ``idempotent=True``)."""
+        return await self.request("PATCH", url, **options)
+
+    async def delete(
+        self, url: str | httpx2.URL, **options: Unpack[RequestOptions]
+    ) -> httpx2.Response:
+        """Send a DELETE request; see :meth:`Client.request` for the options."""
+        return await self.request("DELETE", url, **options)
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,440 @@
+"""The public face shared by the memory and the SQLite queue.
+
+:class:`QueueBase` checks every argument, holds the lock, refuses calls after ``close()`` and
+implements ``lease_wait``; the two storages implement only the private primitives (``_put``,
+``_lease``, ...), each of which is one atomic state change.
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Self
+
+from corekit.clock import Clock
+from corekit.errors import ConfigurationError, QueueClosedError, QueueFullError
+from corekit.queue._model import (
+    Backoff,
+    QueueItem,
+    check_ids,
+    check_int,
+    check_item,
+    check_key,
+    check_priority,
+    check_seconds,
+    check_status,
+    default_backoff,
+    encode_payload,
+    truncate_error,
+)
+from corekit.queue._status import QueueItemStatus
+
+_IDLE_FLOOR = 0.01
+"""Shortest poll when something is due but another consumer took it first."""
+
+
+def next_wait(poll_interval: float, ready_at: float | None, now: float) -> float:
+    """Seconds ``lease_wait`` sleeps before asking again.
+
+    Until the nearest ``not_before`` / lease expiry when known, but never longer than
+    ``poll_interval`` (another process may put a new item meanwhile).
+    """
+    if ready_at is None:
+        return poll_interval
+    wait = min(poll_interval, ready_at - now)
+    return wait if wait > 0 else min(poll_interval, _IDLE_FLOOR)
+
+
+def full_error(name: str, capacity: int, waiting: int) -> QueueFullError:
+    """Build the error a put raises when the queue is at capacity."""
+    msg = (
+        f"queue {name!r} is full: {waiting} items are pending or leased and capacity is "
+        f"{capacity}; nothing was stored. Consume items (lease + ack) or raise capacity."
+    )
+    return QueueFullError(msg)
+
+
+class QueueBase(abc.ABC):
+    """Argument checks, locking, ``lease_wait`` and the context manager of every queue.
+
+    Args:
+        clock: source of wall-clock time (``not_before``, lease expiry) and of sleeps.
+        max_attempts: default number of leases an item gets before a nack dead-letters it.
+        lease_time: default seconds a lease lasts.
+        capacity: most items that may be pending or leased at once; ``None`` for no limit.
+        backoff: seconds before a nacked item is leasable again, from its attempts so far;
+            default ``min(2 ** (attempts - 1), 300)``.
+        name: the queue's name (in messages; the table name of a SQLite queue).
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        max_attempts: int,
+        lease_time: float,
+        capacity: int | None,
+        backoff: Backoff | None,
+        name: str,
+    ) -> None:
+        self.max_attempts = check_int("max_attempts", max_attempts, minimum=1)
+        self.lease_time = check_seconds("lease_time", lease_time, positive=True)
+        self.capacity = None if capacity is None else check_int("capacity", capacity, minimum=1)
+        given: object = backoff  # checked at run time too: a typo here would fail much later
+        if given is not None and not callable(given):
+            msg = f"backoff must be None or a callable (attempts -> seconds), got {backoff!r}"
+            raise ConfigurationError(msg)
+        self.name = name
+        self.clock = clock
+        self._backoff: Backoff = backoff or default_backoff
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # --- primitives, each one atomic; called with the lock held on an open queue ----------
+
+    @abc.abstractmethod
+    def _put(
+        self, payload: str, key: str | None, priority: int, delay: float, max_attempts: int
+    ) -> QueueItem: ...
+
+    @abc.abstractmethod
+    def _lease(self, n: int, lease_time: float) -> list[QueueItem]: ...
+
+    @abc.abstractmethod
+    def _ack(self, item: QueueItem) -> None: ...
+
+    @abc.abstractmethod
+    def _nack(
+        self, item: QueueItem, error: str | None, delay: float | None, dead: bool
+    ) -> None: ...
+
+    @abc.abstractmethod
+    def _extend(self, item: QueueItem, lease_time: float) -> QueueItem: ...
+
+    @abc.abstractmethod
+    def _requeue(self, ids: list[int], extra_attempts: int) -> int: ...
+
+    @abc.abstractmethod
+    def _recover_expired(self) -> int: ...
+
+    @abc.abstractmethod
+    def _purge_done(self, older_than: float) -> int: ...
+
+    @abc.abstractmethod
+    def _get(self, item_id: int) -> QueueItem | None: ...
+
+    @abc.abstractmethod
+    def _counts(self) -> dict[QueueItemStatus, int]: ...
+
+    @abc.abstractmethod
+    def _items(self, status: QueueItemStatus | None, limit: int | None) -> list[QueueItem]: ...
+
+    @abc.abstractmethod
+    def _next_ready_at(self) -> float | None: ...
+
+    @abc.abstractmethod
+    def _close(self) -> None: ...
+
+    def _check_open(self) -> None:
+        if self._closed:
+            msg = f"queue {self.name!r} is closed; open a new queue object to use it again"
+            raise QueueClosedError(msg)
+
+    # --- public API -----------------------------------------------------------------------
+
+    def put(
+        self,
+        payload: object,
+        *,
+        key: str | None = None,
+        priority: int = 0,
+        delay: float = 0.0,
+        max_attempts: int | None = None,
+    ) -> QueueItem:
+        """Store an item; it is leasable after ``delay`` seconds.
+
+        Enqueueing a key that is already in the queue (in any status, until ``purge_done``
+        removes its done row) is a no-op that returns the stored item.
+
+        Args:
+            payload: a JSON value (dict, list, str, int, float, bool or None).
+            key: optional deduplication key.
+            priority: higher is leased first.
+            delay: seconds before the item may be leased.
+            max_attempts: leases before a nack dead-letters it; default the queue's.
+
+        Returns:
+            The stored item (the existing one for a known key).
+
+        Raises:
+            ConfigurationError: the payload is not JSON or an argument is invalid.
+            QueueFullError: the queue is at capacity; nothing was stored.
+            QueueClosedError: the queue was closed.
+        """
+        key = check_key(key)
+        priority = check_priority(priority)
+        delay = check_seconds("delay", delay, positive=False)
+        attempts = (
+            self.max_attempts
+            if max_attempts is None
+            else check_int("max_attempts", max_attempts, minimum=1)
+        )
+        text = encode_payload(payload)
+        with self._lock:
+            self._check_open()
+            return self._put(text, key, priority, delay, attempts)
+
+    def lease(self, n: int = 1, *, lease_time: float | None = None) -> list[QueueItem]:
+        """Lease up to ``n`` leasable items: highest priority, then longest due, then oldest.
+
+        Expired leases are recovered first. Each leased item's ``attempts`` grows by one.
+
+        Args:
+            n: most items to lease.
+            lease_time: seconds the lease lasts; default the queue's ``lease_time``.
+
+        Returns:
+            The leased items (empty when nothing is leasable); each carries its lease token.
+        """
+        n = check_int("n", n, minimum=1)
+        seconds = (
+            self.lease_time
+            if lease_time is None
+            else check_seconds("lease_time", lease_time, positive=True)
+        )
+        with self._lock:
+            self._check_open()
+            return self._lease(n, seconds)
+
+    def lease_wait(
+        self,
+        n: int = 1,
+        *,
+        lease_time: float | None = None,
+        poll_interval: float = 0.5,
+        timeout: float | None = None,
+    ) -> list[QueueItem]:
+        """Lease like :meth:`lease`, sleeping on the clock until something is leasable.
+
+        Sleeps until the nearest ``not_before`` or lease expiry, at most ``poll_interval``
+        at a time, so a worker need not busy-loop.
+
+        Args:
+            n: most items to lease.
+            lease_time: seconds the lease lasts; default the queue's.
+            poll_interval: longest sleep between two attempts.
+            timeout: give up after this many seconds; ``None`` waits for ever.
+
+        Returns:
+            The leased items, or an empty list when ``timeout`` passed.
+        """
+        poll = check_seconds("poll_interval", poll_interval, positive=True)
+        limit = None if timeout is None else check_seconds("timeout", timeout, positive=False)
+        start = self.clock.monotonic()
+        while True:
+            items = self.lease(n, lease_time=lease_time)
+            if items:
+                return items
+            wait = next_wait(poll, self.next_ready_at(), self.clock.time())
+            if limit is not None:
+                left = limit - (self.clock.monotonic() - start)
+                if left <= 0:
+                    return []
+                wait = min(wait, left)
+            self.clock.sleep(wait)
+
+    def ack(self, item: QueueItem) -> None:
+        """Mark a leased item done.
+
+        Args:
+            item: the item as returned by :meth:`lease` or :meth:`extend`.
+
+        Raises:
+            LeaseError: you do not hold the item's lease (it was recovered, re-leased,
+                acked or nacked already).
+        """
+        item = check_item(item)
+        with self._lock:
+            self._check_open()
+            self._ack(item)
+
+    def nack(
+        self,
+        item: QueueItem,
+        *,
+        error: str | None = None,
+        delay: float | None = None,
+        dead: bool = False,
+    ) -> None:
+        """Give a leased item back: pending again after a back-off, or dead-lettered.
+
+        The item is dead-lettered when ``dead`` is true or it has used its ``max_attempts``.
+
+        Args:
+            item: the item as returned by :meth:`lease` or :meth:`extend`.
+            error: why it failed; stored (truncated to 2 KB) as ``last_error``.
+            delay: seconds before it is leasable again; default ``backoff(attempts)``.
+            dead: dead-letter it now (a failure that retrying will not fix).
+
+        Raises:
+            LeaseError: you do not hold the item's lease.
+        """
+        item = check_item(item)
+        # str() so that nack(item, error=exc) stores the exception's message.
+        text = None if error is None else str(error)
+        seconds = None if delay is None else check_seconds("delay", delay, positive=False)
+        with self._lock:
+            self._check_open()
+            self._nack(item, truncate_error(text), seconds, bool(dead))
+
+    def extend(self, item: QueueItem, lease_time: float | None = None) -> QueueItem:
+        """Renew a held lease to ``lease_time`` seconds from now (a heartbeat).
+
+        Args:
+            item: the item as returned by :meth:`lease` or an earlier :meth:`extend`.
+            lease_time: seconds from now; default the queue's ``lease_time``.
+
+        Returns:
+            The item with its new ``lease_expires_at`` (same token).
+
+        Raises:
+            LeaseError: you do not hold the item's lease.
+        """
+        item = check_item(item)
+        seconds = (
+            self.lease_time
+            if lease_time is None
+            else check_seconds("lease_time", lease_time, positive=True)
+        )
+        with self._lock:
+            self._check_open()
+            return self._extend(item, seconds)
+
+    def requeue(
+        self,
+        item_ids: int | QueueItem | Iterable[int | QueueItem],
+        *,
+        extra_attempts: int | None = None,
+    ) -> int:
+        """Move dead-lettered items back to pending, leasable now.
+
+        Attempts only grow, so an item keeps its ``attempts`` and its ``max_attempts`` is
+        raised to ``attempts + extra_attempts`` (default: the queue's ``max_attempts``),
+        which gives it a fresh budget of tries. Ids that are not dead are skipped.
+
+        Args:
+            item_ids: one id or item, or an iterable of them.
+            extra_attempts: leases the item gets before a nack dead-letters it again;
+                default the queue's ``max_attempts``.
+
+        Returns:
+            How many items were requeued.
+        """
+        ids = check_ids(item_ids)
+        extra = (
+            self.max_attempts
+            if extra_attempts is None
+            else check_int("extra_attempts", extra_attempts, minimum=1)
+        )
+        with self._lock:
+            self._check_open()
+            return self._requeue(ids, extra)
+
+    def recover_expired(self) -> int:
+        """Return leased items whose lease expired to pending; returns how many.
+
+        ``lease()`` and opening a SQLite queue do this too.
+        """
+        with self._lock:
+            self._check_open()
+            return self._recover_expired()
+
+    def purge_done(self, older_than: float = 0.0) -> int:
+        """Delete done items acknowledged at least ``older_than`` seconds ago.
+
+        Their keys become free again. The newest item is always kept (so that ids are never
+        reused). Returns how many were deleted.
+        """
+        seconds = check_seconds("older_than", older_than, positive=False)
+        with self._lock:
+            self._check_open()
+            return self._purge_done(seconds)
+
+    def get(self, item_id: int) -> QueueItem | None:
+        """Return a snapshot of the item with this id, or ``None``."""
+        given: object = item_id
+        if isinstance(given, bool) or not isinstance(given, int):
+            msg = f"item_id must be an int, got {item_id!r}"
+            raise ConfigurationError(msg)
+        with self._lock:
+            self._check_open()
+            return self._get(item_id)
+
+    def counts(self) -> dict[QueueItemStatus, int]:
+        """Return how many items are in each status (every status is present)."""
+        with self._lock:
+            self._check_open()
+            return self._counts()
+
+    def items(
+        self, status: QueueItemStatus | str | None = None, *, limit: int | None = 100
+    ) -> list[QueueItem]:
+        """Return up to ``limit`` items (all when ``None``), oldest id first.
+
+        Args:
+            status: only items in this status; ``None`` for all.
+            limit: most items to return.
+        """
+        wanted = check_status(status)
+        most = None if limit is None else check_int("limit", limit, minimum=0)
+        with self._lock:
+            self._check_open()
+            return self._items(wanted, most)
+
+    def dead_letters(self, *, limit: int | None = 100) -> list[QueueItem]:
+        """Return up to ``limit`` dead-lettered items, oldest id first."""
+        return self.items(QueueItemStatus.DEAD, limit=limit)
+
+    def next_ready_at(self) -> float | None:
+        """Wall-clock time when something is (or was) next leasable, or ``None``.
+
+        The earliest ``not_before`` of the pending items and ``lease_expires_at`` of the
+        leased ones; ``None`` when nothing is pending or leased.
+        """
+        with self._lock:
+            self._check_open()
+            return self._next_ready_at()
+
+    def __len__(self) -> int:
+        """Items pending or leased (those that count against ``capacity``)."""
+        counts = self.counts()
+        return counts[QueueItemStatus.PENDING] + counts[QueueItemStatus.LEASED]
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    def close(self) -> None:
+        """Release the queue's resources; later calls raise :class:`QueueClosedError`.
+
+        Closing twice is harmless. Stored items are kept (for a SQLite queue).
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
