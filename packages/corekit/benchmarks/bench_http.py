@@ -30,7 +30,9 @@ TARGET = 10.0  # percent
 BODY = b'{"id":1,"name":"sensor","value":21.5}'
 
 
-async def app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+async def app(
+    scope: dict[str, Any], _receive: Callable[..., Any], send: Callable[..., Any]
+) -> None:
     if scope["type"] != "http":
         return
     await send(
@@ -101,7 +103,9 @@ def main() -> int:
         sync = bench_sync(served.url)
         async_ = asyncio.run(bench_async(served.url))
     print(f"corekit.http vs bare httpx2: {N} sequential GETs x {ROUNDS} rounds, median round")
-    header = f"{'figure':<44} {'corekit µs':>10} {'httpx2 µs':>10} {'ratio':>6} {'overhead':>9}  target"
+    header = (
+        f"{'figure':<44} {'corekit µs':>10} {'httpx2 µs':>10} {'ratio':>6} {'overhead':>9}  target"
+    )
     print(header)
     print("-" * len(header))
     rows = [

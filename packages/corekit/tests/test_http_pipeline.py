@@ -12,6 +12,7 @@ from email.utils import format_datetime
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import httpx2
 import pytest
 import stamina
@@ -465,7 +466,7 @@ async def test_cancellation_releases_the_breaker():
 
     async def handler(request: httpx2.Request) -> httpx2.Response:
         scopes[0].cancel()
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         return httpx2.Response(200)
 
     async with AsyncClient(
@@ -539,12 +540,21 @@ TRANSPORT_FAMILIES = [
     (httpx2.DecodingError, TransportError),
     (httpx2.TooManyRedirects, TransportError),
     (httpx2.UnsupportedProtocol, ConfigurationError),
+    (httpx2.StreamConsumed, ConfigurationError),
+    (httpx2.InvalidURL, TransportError),
 ]
 
 
 @pytest.mark.parametrize(("raised", "expected"), TRANSPORT_FAMILIES)
 async def test_every_httpx2_exception_is_mapped(face, raised, expected):
-    handler = Recorder(lambda request: raised("boom", request=request))
+    def fail(request: httpx2.Request) -> Exception:
+        if raised is httpx2.StreamConsumed:
+            return raised()
+        if raised is httpx2.InvalidURL:
+            return raised("boom")
+        return raised("boom", request=request)
+
+    handler = Recorder(fail)
     client = face.client(handler, retry=None)
     with pytest.raises(expected) as info:
         await face.request(client, "GET", "/p", params={"q": "1"})
@@ -603,7 +613,9 @@ async def test_status_mapping(face, status, expected):
     assert error.request_id == handler.requests[0].headers["x-request-id"]
     assert error.body == '{"detail":"nope"}'
     assert str(error).startswith(f"DELETE {BASE}/things/7?force=1 -> {status} ")
-    assert str(error).endswith(f'(request id {error.request_id}, after 1 attempt): {{"detail":"nope"}}')
+    assert str(error).endswith(
+        f'(request id {error.request_id}, after 1 attempt): {{"detail":"nope"}}'
+    )
 
 
 async def test_long_bodies_are_truncated_in_errors(face):
@@ -651,10 +663,21 @@ async def test_size_limit_while_streaming(face):
     assert stream.closed
 
 
+async def test_head_and_304_content_length_is_not_a_body(face):
+    head = httpx2.Response(200, headers={"Content-Length": "1000000"})
+    client = face.client(Recorder(head), max_response_bytes=10)
+    assert (await face.request(client, "HEAD")).headers["content-length"] == "1000000"
+    not_modified = httpx2.Response(304, headers={"Content-Length": "1000000"})
+    client = face.client(Recorder(not_modified), max_response_bytes=10)
+    assert (await face.request(client, "GET")).status_code == 304
+
+
 async def test_streamed_body_within_limit_and_no_limit(face):
     for limit in (100, None):
         stream = Chunks([b"0123456789"] * 10)
-        client = face.client(Recorder(httpx2.Response(200, stream=stream)), max_response_bytes=limit)
+        client = face.client(
+            Recorder(httpx2.Response(200, stream=stream)), max_response_bytes=limit
+        )
         response = await face.request(client, "GET")
         assert response.content == b"0123456789" * 10
         assert stream.closed
@@ -692,6 +715,13 @@ async def test_stamina_testing_sets_attempts_and_removes_waits(face):
     with stamina.set_testing(True, attempts=3), pytest.raises(RateLimitedError):
         await face.request(client, "GET")
     assert handler.calls == 3
+    assert clock.sleeps == []
+
+    handler.requests.clear()
+    capped = face.client(handler, clock=clock, retry=RetryPolicy(attempts=2))
+    with stamina.set_testing(True, attempts=10, cap=True), pytest.raises(RateLimitedError):
+        await face.request(capped, "GET")
+    assert handler.calls == 2
     assert clock.sleeps == []
 
 
@@ -747,18 +777,21 @@ async def test_no_secret_reaches_logs_or_errors(face, caplog):
         connect_error,
         httpx2.Response(401, text="who are you"),
     )
-    client = face.client(
-        handler, clock=clock, retry=NO_JITTER, sensitive_params=["custom"]
-    )
+    client = face.client(handler, clock=clock, retry=NO_JITTER, sensitive_params=["custom"])
     client.headers["X-API-Key"] = "key-abcdef"
-    with retry_hooks(stamina.instrumentation.LoggingOnRetryHook), pytest.raises(
-        AuthenticationError
-    ) as info:
+    with (
+        retry_hooks(stamina.instrumentation.LoggingOnRetryHook),
+        pytest.raises(AuthenticationError) as info,
+    ):
         await face.request(
             client,
             "GET",
             "http://user:SeCrEtPw@api.test/x",
-            params={"access_token": "tok-123456", "signature": "sig-778899", "custom": "custom-5566"},
+            params={
+                "access_token": "tok-123456",
+                "signature": "sig-778899",
+                "custom": "custom-5566",
+            },
             headers={"Authorization": "Bearer tok-123456", "Cookie": "s=cookie-xyz"},
         )
     assert handler.requests[0].url.params["access_token"] == "tok-123456"  # it was sent

@@ -137,7 +137,7 @@ async def test_dropped_connection_is_retried_for_get(face, server, injector):
 async def test_dropped_connection_is_not_retried_for_post(face, server, injector):
     injector.drop("/echo")
     client = face.client(server, retry=FAST)
-    with pytest.raises(TransportError, match="POST .*/echo failed: RemoteProtocolError") as info:
+    with pytest.raises(TransportError, match=r"POST .*/echo failed: RemoteProtocolError") as info:
         await face.request(client, "POST", "/echo", json={"order": 1})
     assert not isinstance(info.value, ConnectError | TimeoutError)
     assert len(injector.requests) == 1
@@ -152,7 +152,7 @@ def closed_port() -> int:
 async def test_connection_refused_is_retried_even_for_post(face):
     clock = FakeClock()
     client = face.client(f"http://127.0.0.1:{closed_port()}", clock=clock, retry=FAST)
-    with pytest.raises(ConnectError, match="could not connect.*after 3 attempts"):
+    with pytest.raises(ConnectError, match=r"could not connect.*after 3 attempts"):
         await face.request(client, "POST", "/orders", json={"order": 1})
     assert clock.sleeps == [0.1, 0.2]
 

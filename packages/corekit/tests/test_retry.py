@@ -35,9 +35,7 @@ NOW = 1_750_000_000.0
 
 def status_error(status: int, method: str = "GET", retry_after: float | None = None):
     if status == 429:
-        return RateLimitedError(
-            "429", status_code=429, method=method, retry_after=retry_after
-        )
+        return RateLimitedError("429", status_code=429, method=method, retry_after=retry_after)
     if status in (401, 403):
         return AuthenticationError("auth", status_code=status, method=method)
     if status == 404:
@@ -194,9 +192,7 @@ FAILURES = {
     **{str(s): (lambda m, s=s: status_error(s, m)) for s in (408, 425, 429, 500, 502, 503, 504)},
     **{str(s): (lambda m, s=s: status_error(s, m)) for s in (400, 401, 403, 404, 409, 422, 501)},
 }
-RETRY_IDEMPOTENT = {"connect", "timeout", "transport"} | {
-    str(s) for s in DEFAULT_RETRY_STATUSES
-}
+RETRY_IDEMPOTENT = {"connect", "timeout", "transport"} | {str(s) for s in DEFAULT_RETRY_STATUSES}
 RETRY_ANY = {"connect", "429"}
 
 

@@ -1,4 +1,18 @@
-"""corekit: what every client in the workspace needs and nobody should write twice."""
+"""corekit: what every client in the workspace needs and nobody should write twice.
+
+The API lives in a few public modules, each named by its concept; importing ``corekit`` itself
+stays cheap (it loads none of them):
+
+* :mod:`corekit.errors`: the one error tree (misuse apart from runtime failures).
+* :mod:`corekit.clock`: the ``Clock`` protocol; everything that waits takes one.
+* :mod:`corekit.retry`: retry policies over stamina, with the HTTP retry rules.
+* :mod:`corekit.ratelimit`: sliding-window rate limiters, in-process and Redis-shared.
+* :mod:`corekit.breaker`: per-key circuit breakers with limited half-open probes.
+* :mod:`corekit.queue`: one status vocabulary, an in-memory and a durable SQLite queue.
+* :mod:`corekit.http`: ``Client`` / ``AsyncClient`` over one pipeline, OAuth2 and token auth.
+* :mod:`corekit.files`: atomic writes and a cross-process file lock.
+* :mod:`corekit.testing`: ``FakeClock``, ``serve(app)`` and fault injection for emulators.
+"""
 
 from __future__ import annotations
 

@@ -79,12 +79,16 @@ class TransportError(OperationError):
     Attributes:
         method: HTTP method of the failed request.
         url: URL of the failed request, with its query string removed.
+        request_id: the request id sent with the request, to find it in server logs.
     """
 
-    def __init__(self, message: str, *, method: str = "", url: str = "") -> None:
+    def __init__(
+        self, message: str, *, method: str = "", url: str = "", request_id: str | None = None
+    ) -> None:
         super().__init__(message)
         self.method = method
         self.url = url
+        self.request_id = request_id
 
 
 class ConnectError(TransportError):

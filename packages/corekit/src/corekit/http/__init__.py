@@ -6,6 +6,11 @@ ids, rate limiting, circuit breaking, retries per :class:`~corekit.retry.RetryPo
 from :mod:`corekit.errors` with secrets redacted. :class:`Request`, :class:`Response` and
 :class:`Timeout` are httpx2's, re-exported so products never import httpx2 themselves.
 
+Authentication plugs in through ``auth=``: :class:`OAuth2Auth` (password and client-credentials
+grants on Authlib) and :class:`TokenAuth` (any login callable returning a :class:`Token`). Both
+fetch lazily, refresh before expiry one at a time across threads and tasks, and re-authenticate
+once on a 401.
+
 Example::
 
     from corekit.http import Client
@@ -18,23 +23,21 @@ from __future__ import annotations
 
 from httpx2 import Request, Response, Timeout
 
-from corekit.http._client import (
-    DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_TIMEOUT,
-    AsyncClient,
-    Client,
-    RequestOptions,
-)
-
-# auth flows: exported by the lead
+from corekit.http._base import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, RequestOptions
+from corekit.http._client import AsyncClient, Client
+from corekit.http._oauth2 import OAuth2Auth
+from corekit.http._token import Token, TokenAuth
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_TIMEOUT",
     "AsyncClient",
     "Client",
+    "OAuth2Auth",
     "Request",
     "RequestOptions",
     "Response",
     "Timeout",
+    "Token",
+    "TokenAuth",
 ]

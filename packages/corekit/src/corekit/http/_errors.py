@@ -55,6 +55,7 @@ def map_exception(
     :class:`~corekit.errors.TimeoutError`, every other request failure
     :class:`~corekit.errors.TransportError`. A URL scheme httpx2 cannot speak and a one-shot
     body that had to be sent twice are misuse: :class:`~corekit.errors.ConfigurationError`.
+    (An invalid URL met while sending, e.g. in a redirect, is a :class:`TransportError`.)
 
     Returns:
         The corekit error; raise it ``from exc``.
@@ -76,12 +77,12 @@ def map_exception(
     kind = type(exc).__name__
     if isinstance(exc, _CONNECT_FAILURES):
         msg = f"{method} {url} could not connect: {kind}: {detail} {context}"
-        return ConnectError(msg, method=method, url=plain_url)
+        return ConnectError(msg, method=method, url=plain_url, request_id=request_id)
     if isinstance(exc, httpx2.TimeoutException):
         msg = f"{method} {url} timed out: {kind}: {detail} {context}"
-        return TimeoutError(msg, method=method, url=plain_url)
+        return TimeoutError(msg, method=method, url=plain_url, request_id=request_id)
     msg = f"{method} {url} failed: {kind}: {detail} {context}"
-    return TransportError(msg, method=method, url=plain_url)
+    return TransportError(msg, method=method, url=plain_url, request_id=request_id)
 
 
 def body_excerpt(response: httpx2.Response) -> str:

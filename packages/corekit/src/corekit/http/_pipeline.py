@@ -27,7 +27,7 @@ from typing import TypeAlias
 
 import httpx2
 import stamina
-from stamina._config import CONFIG as _STAMINA_CONFIG
+import stamina._config as _stamina_config
 from stamina.instrumentation import RetryDetails, get_on_retry_hooks
 
 from corekit._retry import RetryPolicy, is_retryable
@@ -88,12 +88,15 @@ def _stamina_attempts(attempts: int) -> tuple[int, bool]:
     """Apply stamina's global switches: return (attempts, testing)."""
     if not stamina.is_active():
         return 1, False
-    # stamina exposes only is_testing(); the attempts its test mode prescribes live in its
-    # config object, read here so set_testing(True, attempts=n) behaves as it does in stamina.
-    testing = _STAMINA_CONFIG.testing
-    if testing is None:
+    if not stamina.is_testing():
         return attempts, False
-    return testing.get_attempts(attempts), True
+    # stamina exposes only is_testing(); the attempts its test mode prescribes live in its
+    # private config, read here so set_testing(True, attempts=n, cap=...) behaves as it does
+    # for stamina.retry. Without it, fall back to stamina's default of one attempt.
+    testing = getattr(getattr(_stamina_config, "CONFIG", None), "testing", None)
+    if testing is None:
+        return 1, True
+    return int(testing.get_attempts(attempts)), True
 
 
 def default_breaker_key(request: httpx2.Request) -> str:
@@ -227,7 +230,7 @@ class Pipeline:
                     started = time.perf_counter() if debug else 0.0
                     response = yield Send(request)
                     assert response is not None
-                except (httpx2.HTTPError, httpx2.StreamError) as exc:
+                except (httpx2.HTTPError, httpx2.StreamError, httpx2.InvalidURL) as exc:
                     error: CorekitError = map_exception(
                         exc,
                         request,

@@ -1,0 +1,58 @@
+"""Each public module's ``__all__`` lists exactly its public names (ruff RUF022 keeps it sorted)."""
+
+from __future__ import annotations
+
+import importlib
+import types
+
+import pytest
+
+PUBLIC_MODULES = [
+    "corekit",
+    "corekit.breaker",
+    "corekit.clock",
+    "corekit.errors",
+    "corekit.files",
+    "corekit.http",
+    "corekit.queue",
+    "corekit.ratelimit",
+    "corekit.retry",
+    "corekit.testing",
+]
+
+
+def _public_names(module: types.ModuleType) -> set[str]:
+    names = set()
+    for name, value in vars(module).items():
+        if name.startswith("_") or name == "annotations":
+            continue
+        if isinstance(value, types.ModuleType):
+            continue  # submodules and imported modules are not API
+        foreign = getattr(value, "__module__", module.__name__).split(".")[0] != "corekit"
+        # Names imported for use inside the module (typing helpers, stdlib) are not API,
+        # unless the module lists them on purpose.
+        if foreign and name not in getattr(module, "__all__", ()):
+            continue
+        names.add(name)
+    return names
+
+
+@pytest.mark.parametrize("name", PUBLIC_MODULES)
+def test_all_is_complete(name: str) -> None:
+    module = importlib.import_module(name)
+    exported = list(module.__all__)
+    assert len(set(exported)) == len(exported)
+    missing = _public_names(module) - set(exported)
+    assert not missing, f"{name} defines public names missing from __all__: {sorted(missing)}"
+    for attr in exported:
+        assert hasattr(module, attr), f"{name}.__all__ lists {attr!r}, which does not exist"
+
+
+def test_version_comes_from_metadata() -> None:
+    from importlib.metadata import version
+
+    import corekit
+
+    assert corekit.__version__ == version("corekit")
+    with pytest.raises(AttributeError, match="nope"):
+        corekit.__getattr__("nope")
