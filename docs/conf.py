@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from importlib.metadata import version
+from importlib import metadata
 
 project = "Workspace libraries"
 author = "Platform team"
 copyright = "2026, Platform team"
-release = version("corekit")
+release = metadata.version("corekit")
 
 extensions = [
     "myst_parser",
@@ -28,10 +28,15 @@ napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 # Third-party types in signatures (httpx2, anyio, redis) have no inventory offline: CI reaches
 # only package registries, so intersphinx is off and unresolved external names are expected.
+_EXTERNAL = (
+    "httpx2|httpcore2|anyio|redis|stamina|authlib|sqlite3|starlette|uvicorn|"
+    "collections|typing|contextlib|os|ssl|enum|abc|fnmatch|datetime|pathlib|types|asyncio|time"
+)
 nitpick_ignore_regex = [
-    ("py:class", r"(httpx2|httpcore2|anyio|redis|stamina|authlib|sqlite3|starlette|uvicorn)\..*"),
+    ("py:.*", rf"({_EXTERNAL})(\..*)?"),
+    ("py:.*", r"typing\.~\w+|~\w+"),
     ("py:class", r"(_?[A-Z]\w*|Any|T|P|R|K|V|Callable|Awaitable|Mapping|Sequence)"),
-    ("py:.*", r"corekit\..*\._\w+"),
+    ("py:.*", r"corekit\.(\w+\.)*_\w+(\..*)?"),
 ]
 
 html_theme = "furo"

@@ -58,7 +58,8 @@ class Client(_BaseClient):
         headers: default headers for every request.
         params: default query parameters for every request.
         auth: an ``httpx2.Auth`` flow (e.g. ``OAuth2Auth``, ``TokenAuth``), run on every attempt.
-        timeout: seconds, or a :class:`Timeout`; default :data:`DEFAULT_TIMEOUT`.
+        timeout: seconds, or a :class:`Timeout`; default ``DEFAULT_TIMEOUT`` (connect 5 s,
+            read and write 30 s, pool 5 s).
         retry: the retry policy; ``None`` for a single attempt.
         rate_limiter: a :class:`~corekit.ratelimit.Limiter` to acquire from before each attempt.
         rate_limit_bucket: the bucket name, or ``(method, path) -> bucket name``.

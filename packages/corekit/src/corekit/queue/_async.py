@@ -79,7 +79,7 @@ class AsyncQueue(Generic[_Q]):
         delay: float = 0.0,
         max_attempts: int | None = None,
     ) -> QueueItem:
-        """Store an item; see :meth:`SQLiteQueue.put`."""
+        """Store an item; see :meth:`~corekit.queue.QueueBase.put`."""
         return await self._call(
             self._queue.put,
             payload,
@@ -90,7 +90,7 @@ class AsyncQueue(Generic[_Q]):
         )
 
     async def lease(self, n: int = 1, *, lease_time: float | None = None) -> list[QueueItem]:
-        """Lease up to ``n`` items; see :meth:`SQLiteQueue.lease`."""
+        """Lease up to ``n`` items; see :meth:`~corekit.queue.QueueBase.lease`."""
         return await self._call(self._queue.lease, n, lease_time=lease_time)
 
     async def lease_wait(
@@ -103,7 +103,7 @@ class AsyncQueue(Generic[_Q]):
     ) -> list[QueueItem]:
         """Lease, sleeping on the clock until something is leasable.
 
-        See :meth:`SQLiteQueue.lease_wait`; the sleeps are the clock's ``asleep``.
+        See :meth:`~corekit.queue.QueueBase.lease_wait`; the sleeps are the clock's ``asleep``.
 
         Returns:
             The leased items, or an empty list when ``timeout`` passed.
@@ -125,7 +125,7 @@ class AsyncQueue(Generic[_Q]):
             await clock.asleep(wait)
 
     async def ack(self, item: QueueItem) -> None:
-        """Mark a leased item done; see :meth:`SQLiteQueue.ack`."""
+        """Mark a leased item done; see :meth:`~corekit.queue.QueueBase.ack`."""
         await self._call(self._queue.ack, item)
 
     async def nack(
@@ -136,11 +136,14 @@ class AsyncQueue(Generic[_Q]):
         delay: float | None = None,
         dead: bool = False,
     ) -> None:
-        """Give a leased item back or dead-letter it; see :meth:`SQLiteQueue.nack`."""
+        """Give a leased item back or dead-letter it.
+
+        See :meth:`~corekit.queue.QueueBase.nack`..
+        """
         await self._call(self._queue.nack, item, error=error, delay=delay, dead=dead)
 
     async def extend(self, item: QueueItem, lease_time: float | None = None) -> QueueItem:
-        """Renew a held lease; see :meth:`SQLiteQueue.extend`."""
+        """Renew a held lease; see :meth:`~corekit.queue.QueueBase.extend`."""
         return await self._call(self._queue.extend, item, lease_time)
 
     async def requeue(
@@ -149,15 +152,21 @@ class AsyncQueue(Generic[_Q]):
         *,
         extra_attempts: int | None = None,
     ) -> int:
-        """Move dead-lettered items back to pending; see :meth:`SQLiteQueue.requeue`."""
+        """Move dead-lettered items back to pending.
+
+        See :meth:`~corekit.queue.QueueBase.requeue`..
+        """
         return await self._call(self._queue.requeue, item_ids, extra_attempts=extra_attempts)
 
     async def recover_expired(self) -> int:
-        """Return expired leases to pending; see :meth:`SQLiteQueue.recover_expired`."""
+        """Return expired leases to pending.
+
+        See :meth:`~corekit.queue.QueueBase.recover_expired`..
+        """
         return await self._call(self._queue.recover_expired)
 
     async def purge_done(self, older_than: float = 0.0) -> int:
-        """Delete old done items; see :meth:`SQLiteQueue.purge_done`."""
+        """Delete old done items; see :meth:`~corekit.queue.QueueBase.purge_done`."""
         return await self._call(self._queue.purge_done, older_than)
 
     async def get(self, item_id: int) -> QueueItem | None:
@@ -171,7 +180,10 @@ class AsyncQueue(Generic[_Q]):
     async def items(
         self, status: QueueItemStatus | str | None = None, *, limit: int | None = 100
     ) -> list[QueueItem]:
-        """Return up to ``limit`` items, oldest id first; see :meth:`SQLiteQueue.items`."""
+        """Return up to ``limit`` items, oldest id first.
+
+        See :meth:`~corekit.queue.QueueBase.items`..
+        """
         return await self._call(self._queue.items, status, limit=limit)
 
     async def dead_letters(self, *, limit: int | None = 100) -> list[QueueItem]:

@@ -19,7 +19,7 @@ class FakeClock:
     async sleepers that share a deadline advance the clock once, not once each: a sleep moves
     time to ``max(now, deadline)``.
 
-    Every sleep is recorded in :attr:`sleeps`, so tests can assert the backoff a component chose.
+    Every sleep is recorded in ``sleeps``, so tests can assert the backoff a component chose.
 
     Args:
         start: initial monotonic reading.

@@ -58,7 +58,6 @@ class ServedApp:
     Attributes:
         host: the host the socket is bound to (as given to :func:`serve`).
         port: the port the socket is bound to (the free port chosen when ``port=0``).
-        url: the base URL, e.g. ``"http://127.0.0.1:54321"``, without a trailing slash.
     """
 
     host: str
@@ -66,7 +65,7 @@ class ServedApp:
 
     @property
     def url(self) -> str:
-        """Base URL of the server, e.g. ``"http://127.0.0.1:54321"``."""
+        """Base URL of the server, e.g. ``"http://127.0.0.1:54321"``, without a trailing slash."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
