@@ -859,3 +859,34 @@ def test_queues_are_query_base_instances(db: Path, clock: FakeClock) -> None:
     for make in makers:
         with make() as q:
             assert isinstance(q, QueueBase)
+
+
+async def test_ack_and_lease_acks_and_leases_in_one_step(h: Harness) -> None:
+    first = await h.q.put({"n": 1}, priority=1)
+    second = await h.q.put({"n": 2})
+    third = await h.q.put({"n": 3})
+    (leased,) = await h.q.lease()
+    assert leased.id == first.id
+    nxt = await h.q.ack_and_lease(leased, 2, lease_time=5.0)
+    assert [i.id for i in nxt] == [second.id, third.id]
+    assert all(i.status is LEASED and i.attempts == 1 for i in nxt)
+    assert nxt[0].lease_expires_at == h.clock.time() + 5.0
+    assert (await h.q.get(first.id)).status is DONE
+    assert await h.q.ack_and_lease(nxt[0]) == []
+    assert await h.q.ack_and_lease(nxt[1]) == []
+    assert (await h.q.counts())[DONE] == 3
+
+
+async def test_ack_and_lease_with_a_stale_lease_leases_nothing(h: Harness) -> None:
+    await h.q.put({"n": 1})
+    waiting = await h.q.put({"n": 2})
+    (leased,) = await h.q.lease(lease_time=1.0)
+    h.clock.advance(2.0)
+    (again,) = await h.q.lease()  # the expired lease was recovered and leased anew
+    assert again.id == leased.id
+    with pytest.raises(LeaseError):
+        await h.q.ack_and_lease(leased)
+    # Nothing was acked and nothing else was leased.
+    assert (await h.q.get(leased.id)).status is LEASED
+    assert (await h.q.get(waiting.id)).status is PENDING
+    assert (await h.q.counts())[DONE] == 0

@@ -128,6 +128,15 @@ class AsyncQueue(Generic[_Q]):
         """Mark a leased item done; see :meth:`~corekit.queue.QueueBase.ack`."""
         await self._call(self._queue.ack, item)
 
+    async def ack_and_lease(
+        self, item: QueueItem, n: int = 1, *, lease_time: float | None = None
+    ) -> list[QueueItem]:
+        """Mark a leased item done and lease the next ones, in one atomic step.
+
+        See :meth:`~corekit.queue.QueueBase.ack_and_lease`.
+        """
+        return await self._call(self._queue.ack_and_lease, item, n, lease_time=lease_time)
+
     async def nack(
         self,
         item: QueueItem,

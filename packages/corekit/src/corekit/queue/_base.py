@@ -105,6 +105,12 @@ class QueueBase(abc.ABC):
     @abc.abstractmethod
     def _ack(self, item: QueueItem) -> None: ...
 
+    def _ack_and_lease(self, item: QueueItem, n: int, lease_time: float) -> list[QueueItem]:
+        # Atomic already: both run under the queue's lock. SQLite overrides this to make it
+        # one transaction (one commit, one fsync) instead of two.
+        self._ack(item)
+        return self._lease(n, lease_time)
+
     @abc.abstractmethod
     def _nack(
         self, item: QueueItem, error: str | None, delay: float | None, dead: bool
@@ -259,6 +265,43 @@ class QueueBase(abc.ABC):
         with self._lock:
             self._check_open()
             self._ack(item)
+
+    def ack_and_lease(
+        self, item: QueueItem, n: int = 1, *, lease_time: float | None = None
+    ) -> list[QueueItem]:
+        """Mark a leased item done and lease the next ones, in one atomic step.
+
+        A worker that processes items one after another needs one commit (one fsync on a
+        durable queue) per item this way instead of two::
+
+            items = queue.lease()
+            while items:
+                upload(items[0].payload)
+                items = queue.ack_and_lease(items[0])
+
+        If the ack is refused nothing is leased.
+
+        Args:
+            item: the item as returned by :meth:`lease` or :meth:`extend`.
+            n: most items to lease next.
+            lease_time: seconds the new leases last; default the queue's ``lease_time``.
+
+        Returns:
+            The newly leased items (empty when nothing is leasable).
+
+        Raises:
+            LeaseError: you do not hold the item's lease; it was not acked.
+        """
+        item = check_item(item)
+        n = check_int("n", n, minimum=1)
+        seconds = (
+            self.lease_time
+            if lease_time is None
+            else check_seconds("lease_time", lease_time, positive=True)
+        )
+        with self._lock:
+            self._check_open()
+            return self._ack_and_lease(item, n, seconds)
 
     def nack(
         self,

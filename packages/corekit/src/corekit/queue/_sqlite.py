@@ -400,6 +400,31 @@ class SQLiteQueue(QueueBase):
             msg = f"cannot ack item {item.id} of queue {self.name!r}: its lease changed"
             raise LeaseError(msg)
 
+    def _ack_and_lease(self, item: QueueItem, n: int, lease_time: float) -> list[QueueItem]:
+        token = secrets.token_hex(16)
+        refused = False
+        with self._transaction() as conn:
+            now = self.clock.time()
+            if conn.execute(self._sql_ack, (now, item.id, item.lease_token)).rowcount != 1:
+                refused = True
+                self._check(conn, item, "ack")  # raises LeaseError; the transaction rolls back
+                rows: list[Any] = []
+            else:
+                rows = conn.execute(
+                    self._sql_lease_fast, (token, now + lease_time, now, now, n, now)
+                ).fetchall()
+                if not rows:
+                    recovered = conn.execute(self._sql_recover, (now, now)).rowcount
+                    rows = conn.execute(
+                        self._sql_lease, (token, now + lease_time, now, now, n)
+                    ).fetchall()
+                    if recovered:
+                        logger.info("queue %r recovered %d expired leases", self.name, recovered)
+        if refused:
+            msg = f"cannot ack item {item.id} of queue {self.name!r}: its lease changed"
+            raise LeaseError(msg)
+        return self._leased(rows)
+
     def _nack(self, item: QueueItem, error: str | None, delay: float | None, dead: bool) -> None:
         with self._transaction() as conn:
             attempts, max_attempts = self._check(conn, item, "nack")
