@@ -7,12 +7,17 @@ the same whichever limiter the caller built.
 
 from __future__ import annotations
 
+import abc
+import logging
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from corekit.clock import Clock
 from corekit.errors import ConfigurationError, RateLimitExceededError
+
+logger = logging.getLogger("corekit.ratelimit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,3 +177,94 @@ def refuse_if_too_long(
             f"{timeout:g}s; it could in {wait:.3f}s"
         )
         raise RateLimitExceededError(msg, bucket=bucket, retry_after=wait)
+
+
+class WaitingLimiter(abc.ABC):
+    """``acquire`` and ``aacquire`` written once over an implementation's grant attempt.
+
+    An implementation supplies ``_grant`` (one attempt: ``0.0`` if granted, else the seconds
+    to wait) and, when its store needs I/O, an async ``_agrant``. Both faces then wait the
+    same way: on the limiter's clock, re-trying after each sleep, and refusing up front when
+    the wait would end past the ``timeout``.
+    """
+
+    _clock: Clock
+
+    @abc.abstractmethod
+    def _grant(self, bucket: str, key: str, weight: int) -> float:
+        """One attempt to grant; ``0.0`` if granted, else seconds until it could be."""
+
+    async def _agrant(self, bucket: str, key: str, weight: int) -> float:
+        """One attempt to grant from a task; override when ``_grant`` would block."""
+        return self._grant(bucket, key, weight)
+
+    def acquire(
+        self,
+        bucket: str = "default",
+        *,
+        key: str = "",
+        weight: int = 1,
+        timeout: float | None = None,
+    ) -> None:
+        """Block with ``clock.sleep`` until ``bucket`` grants ``weight`` for ``key``.
+
+        Args:
+            bucket: a configured bucket name.
+            key: whose quota to use; each key counts separately.
+            weight: how many grants this call takes.
+            timeout: the longest to wait in seconds; ``None`` waits as long as needed.
+
+        Raises:
+            RateLimitExceededError: if the grant cannot come within ``timeout``; raised without
+                sleeping whenever the wait is already known to be too long.
+            ConfigurationError: for an unknown bucket, a bad weight or a negative timeout.
+            OperationError: if the limiter's store (Redis) cannot be reached.
+        """
+        if timeout is not None:
+            check_timeout(timeout)
+        wait = self._grant(bucket, key, weight)
+        if not wait:
+            return
+        clock = self._clock
+        deadline = None if timeout is None else clock.monotonic() + timeout
+        while wait:
+            remaining = None if deadline is None else deadline - clock.monotonic()
+            refuse_if_too_long(bucket, weight, wait, remaining, timeout)
+            logger.debug("rate-limit bucket %r: waiting %.3fs", bucket, wait)
+            clock.sleep(wait)
+            wait = self._grant(bucket, key, weight)
+
+    async def aacquire(
+        self,
+        bucket: str = "default",
+        *,
+        key: str = "",
+        weight: int = 1,
+        # An up-front budget, not a cancel scope: a wait known to be too long fails at once.
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> None:
+        """Suspend with ``clock.asleep`` until ``bucket`` grants ``weight`` for ``key``.
+
+        Same arguments and errors as :meth:`acquire`.
+        """
+        if timeout is not None:
+            check_timeout(timeout)
+        wait = await self._agrant(bucket, key, weight)
+        if wait:
+            await self._await_grant(bucket, key, weight, timeout, wait)
+
+    async def _await_grant(
+        self, bucket: str, key: str, weight: int, budget: float | None, wait: float
+    ) -> None:
+        """Sleep and re-try until granted, after a first attempt that asked to ``wait``.
+
+        ``budget`` is the caller's ``timeout``: the longest total wait, or ``None``.
+        """
+        clock = self._clock
+        deadline = None if budget is None else clock.monotonic() + budget
+        while wait:
+            remaining = None if deadline is None else deadline - clock.monotonic()
+            refuse_if_too_long(bucket, weight, wait, remaining, budget)
+            logger.debug("rate-limit bucket %r: waiting %.3fs", bucket, wait)
+            await clock.asleep(wait)
+            wait = await self._agrant(bucket, key, weight)

@@ -29,10 +29,9 @@ from typing import TYPE_CHECKING, Any, Self
 
 from corekit._ratelimit_core import (
     Rate,
+    WaitingLimiter,
     bad_weight,
-    check_timeout,
     normalize_buckets,
-    refuse_if_too_long,
     unknown_bucket,
 )
 from corekit.clock import Clock, system_clock
@@ -143,7 +142,7 @@ class _RedisBucket:
         ]
 
 
-class RedisRateLimiter:
+class RedisRateLimiter(WaitingLimiter):
     """Sliding-window rate limiter whose state lives in Redis, for processes sharing a quota.
 
     Same buckets, keys, weights and semantics as :class:`~corekit.ratelimit.RateLimiter`, and
@@ -264,6 +263,9 @@ class RedisRateLimiter:
             ConfigurationError: for an unknown bucket or a weight that could never be granted.
             OperationError: if Redis cannot be reached.
         """
+        return self._grant(bucket, key, weight)
+
+    def _grant(self, bucket: str, key: str, weight: int) -> float:
         keys, args = self._prepare(bucket, key, weight)
         client, script = self._sync_face()
         try:
@@ -272,7 +274,7 @@ class RedisRateLimiter:
             raise self._unavailable(exc) from exc
         return int(waited_ms) / 1000
 
-    async def _atry_acquire(self, bucket: str, key: str, weight: int) -> float:
+    async def _agrant(self, bucket: str, key: str, weight: int) -> float:
         keys, args = self._prepare(bucket, key, weight)
         client, script = self._async_face()
         try:
@@ -280,61 +282,6 @@ class RedisRateLimiter:
         except self._redis.RedisError as exc:
             raise self._unavailable(exc) from exc
         return int(waited_ms) / 1000
-
-    def acquire(
-        self,
-        bucket: str = "default",
-        *,
-        key: str = "",
-        weight: int = 1,
-        timeout: float | None = None,
-    ) -> None:
-        """Block with ``clock.sleep`` until ``bucket`` grants ``weight`` for ``key``.
-
-        Args:
-            bucket: a configured bucket name.
-            key: whose quota to use; each key counts separately.
-            weight: how many grants this call takes.
-            timeout: the longest to wait in seconds; ``None`` waits as long as needed.
-
-        Raises:
-            RateLimitExceededError: if the grant cannot come within ``timeout``; raised without
-                sleeping whenever the wait is already known to be too long.
-            ConfigurationError: for an unknown bucket, a bad weight or a negative timeout.
-            OperationError: if Redis cannot be reached.
-        """
-        if timeout is not None:
-            check_timeout(timeout)
-        clock = self._clock
-        deadline = None if timeout is None else clock.monotonic() + timeout
-        while wait := self.try_acquire(bucket, key=key, weight=weight):
-            remaining = None if deadline is None else deadline - clock.monotonic()
-            refuse_if_too_long(bucket, weight, wait, remaining, timeout)
-            logger.debug("rate-limit bucket %r: waiting %.3fs", bucket, wait)
-            clock.sleep(wait)
-
-    async def aacquire(
-        self,
-        bucket: str = "default",
-        *,
-        key: str = "",
-        weight: int = 1,
-        # An up-front budget, not a cancel scope: a wait known to be too long fails at once.
-        timeout: float | None = None,  # noqa: ASYNC109
-    ) -> None:
-        """Suspend with ``clock.asleep`` until ``bucket`` grants ``weight`` for ``key``.
-
-        Same arguments and errors as :meth:`acquire`.
-        """
-        if timeout is not None:
-            check_timeout(timeout)
-        clock = self._clock
-        deadline = None if timeout is None else clock.monotonic() + timeout
-        while wait := await self._atry_acquire(bucket, key, weight):
-            remaining = None if deadline is None else deadline - clock.monotonic()
-            refuse_if_too_long(bucket, weight, wait, remaining, timeout)
-            logger.debug("rate-limit bucket %r: waiting %.3fs", bucket, wait)
-            await clock.asleep(wait)
 
     def close(self) -> None:
         """Close the sync client this limiter built from a URL (a given client is left open).
