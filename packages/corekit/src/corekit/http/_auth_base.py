@@ -28,6 +28,7 @@ study, section B.7); httpx-auth is httpx-only and stalled. The protocol pieces s
 
 from __future__ import annotations
 
+import abc
 import inspect
 import logging
 import math
@@ -114,7 +115,7 @@ def check_callable(name: str, value: object, *, required: bool = False) -> None:
         raise ConfigurationError(msg)
 
 
-class TokenFlowAuth(httpx2.Auth, Generic[T]):
+class TokenFlowAuth(httpx2.Auth, abc.ABC, Generic[T]):
     """Base of the corekit auth flows: one token, renewed before expiry and on 401.
 
     Subclasses implement :meth:`_obtain` (a sub-flow returning a new token), :meth:`_apply`,
@@ -141,24 +142,24 @@ class TokenFlowAuth(httpx2.Auth, Generic[T]):
 
     # -- subclass hooks ----------------------------------------------------------------------
 
+    @abc.abstractmethod
     def _obtain(self, current: T | None, reason: Reason, request: httpx2.Request) -> Flow[T]:
         """Sub-flow that returns a new token (may yield Send and Call effects).
 
         ``request`` is the API request that needs the token (e.g. to borrow its timeouts).
         """
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _apply(self, request: httpx2.Request, token: T) -> None:
         """Put ``token`` on ``request``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _expiry(self, token: T) -> tuple[float | None, float | None]:
         """Return ``(expires_at, lifetime)`` of ``token``; either may be unknown (None)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _notify(self, token: T) -> None:
         """Tell the user's ``on_token`` hook about a new token (must not raise)."""
-        raise NotImplementedError
 
     # -- state -------------------------------------------------------------------------------
 
