@@ -24,6 +24,17 @@ ROOT = Path(__file__).parent
 PACKAGES = ["corekit", "pym2v", "projectx", "pywats", "timeline", "parquetframe"]
 PYTHONS = ["3.11", "3.12", "3.13"]
 DIST = ROOT / "dist"
+
+
+def _interpreters_on_path() -> None:
+    """Let uv find pyenv's 3.11-3.13 (it does not read pyenv) instead of downloading one."""
+    versions = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    found = [str(d / "bin") for v in PYTHONS for d in sorted(versions.glob(f"{v}.*"))]
+    if found:
+        os.environ["PATH"] = os.pathsep.join([*found, os.environ.get("PATH", "")])
+
+
+_interpreters_on_path()
 # Qt renders offscreen everywhere: tests must not need a display.
 TEST_ENV = {"QT_QPA_PLATFORM": "offscreen", "PYTHONHASHSEED": "0"}
 
