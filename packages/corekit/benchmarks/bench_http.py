@@ -3,7 +3,8 @@
 Each row measures N sequential GETs of a small JSON document after a warm-up, in several
 rounds interleaved with the reference client, and reports the median round in µs/request.
 
-Run: /work/main/.venv/bin/python packages/corekit/benchmarks/bench_http.py [N] [ROUNDS]
+Run: ``uv run nox -s bench -- http``, or
+``python packages/corekit/benchmarks/bench_http.py [N] [ROUNDS]`` in the development venv.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ call is how corekit spends fewer of them without weakening durability.
 Runs alternate between the two libraries and the best of several rounds counts, so a noisy
 neighbour on a shared machine hurts both alike.
 
-Run: ``python packages/corekit/benchmarks/bench_queue.py``
+Run: ``uv run nox -s bench -- queue``, or ``python packages/corekit/benchmarks/bench_queue.py``.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ ever waits, measured in the same run on the real clock. Best of several interlea
 noise from other processes on the machine counts against neither side. The Redis limiter's cost
 is printed for information (a network round trip; no reference).
 
-Run: python packages/corekit/benchmarks/bench_ratelimit.py
+Run: ``uv run nox -s bench -- ratelimit``, or
+``python packages/corekit/benchmarks/bench_ratelimit.py`` (needs Redis on 127.0.0.1:6379).
 """
 
 from __future__ import annotations
