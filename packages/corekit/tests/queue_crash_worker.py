@@ -3,7 +3,9 @@
 Run as ``python queue_crash_worker.py producer|consumer DB RESULTS N SEED``.
 
 The producer puts items ``item-0`` .. ``item-{N-1}`` (unique keys: a restarted producer
-starts again from 0 and its repeats are no-ops). The consumer leases, "processes" an item
+starts again from 0 and its repeats are no-ops) and appends ``PUT <id> <key>`` to RESULTS
+with fsync once each put returned, so the test can check that no returned put was lost. The
+consumer leases, "processes" an item
 by appending ``PROCESSED <id> <token>`` to RESULTS with fsync *before* acking, then acks and
 appends ``ACKED <id> <token>``; now and then it nacks instead, to exercise retries. It runs
 until it is killed.
@@ -27,11 +29,16 @@ def write_line(fd: int, line: str) -> None:
     os.fsync(fd)
 
 
-def produce(db: str, count: int, rng: random.Random) -> None:
-    with SQLiteQueue(db, lease_time=LEASE_TIME, max_attempts=1000, busy_timeout=30.0) as q:
-        for i in range(count):
-            q.put({"i": i}, key=f"item-{i}", priority=rng.choice([0, 0, 1]))
-            time.sleep(0.002)  # spread the puts so that kills land in the middle
+def produce(db: str, results: str, count: int, rng: random.Random) -> None:
+    fd = os.open(results, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        with SQLiteQueue(db, lease_time=LEASE_TIME, max_attempts=1000, busy_timeout=30.0) as q:
+            for i in range(count):
+                item = q.put({"i": i}, key=f"item-{i}", priority=rng.choice([0, 0, 1]))
+                write_line(fd, f"PUT {item.id} {item.key}")
+                time.sleep(0.002)  # spread the puts so that kills land in the middle
+    finally:
+        os.close(fd)
 
 
 def consume(db: str, results: str, rng: random.Random) -> None:
@@ -59,7 +66,7 @@ def main(argv: list[str]) -> int:
     role, db, results, count, seed = argv[1:6]
     rng = random.Random(int(seed))
     if role == "producer":
-        produce(db, int(count), rng)
+        produce(db, results, int(count), rng)
     else:
         consume(db, results, rng)
     return 0

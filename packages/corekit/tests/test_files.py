@@ -142,6 +142,30 @@ def test_atomic_write_through_symlink_keeps_the_link(tmp_path: Path) -> None:
     assert sorted(os.listdir(tmp_path)) == ["link.conf", "real.conf"]
 
 
+@pytest.mark.parametrize("char", ["a", "\N{GRINNING FACE}"])  # 1 and 4 bytes in UTF-8
+def test_target_name_at_the_file_system_limit(tmp_path: Path, char: str) -> None:
+    name = char * (255 // len(char.encode()))  # the longest name ext4 and tmpfs allow
+    target = tmp_path / name
+    target.write_text("old")
+    atomic_write(target, "new")  # the temp name used to be longer than 255 bytes
+    with atomic_writer(target) as f:
+        f.write("newer")
+    assert target.read_text() == "newer"
+    assert os.listdir(tmp_path) == [name]
+
+
+@pytest.mark.parametrize("data", [7, None, ["a"], bytearray(b"ba"), memoryview(b"mv")])
+def test_atomic_write_data_must_be_bytes_or_str(tmp_path: Path, data: Any) -> None:
+    target = tmp_path / "f"
+    if isinstance(data, bytearray | memoryview):
+        atomic_write(target, data)
+        assert target.read_bytes() == bytes(data)
+        return
+    with pytest.raises(ConfigurationError, match=f"got {type(data).__name__}"):
+        atomic_write(target, data)  # atomic_write(p, 7) used to write seven zero bytes
+    assert os.listdir(tmp_path) == []
+
+
 def test_missing_directory_raises_and_creates_nothing(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         atomic_write(tmp_path / "missing" / "f", b"x")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -525,3 +527,46 @@ def test_refresh_refused_falls_back_to_login(face: str, clock: FakeClock) -> Non
     assert [t.value for t in refreshed] == ["tok-1"]
     assert auth.token is not None
     assert auth.token.value == "tok-2"
+
+
+def _jwt(payload: object) -> str:
+    body = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+    return f"eyJhbGciOiJIUzI1NiJ9.{body}.c2lnbmF0dXJl"
+
+
+@pytest.mark.parametrize(
+    ("value", "expires_at"),
+    [
+        (_jwt({"exp": 1_750_000_300, "sub": "ä"}), 1_750_000_300.0),
+        (_jwt({"exp": 1_750_000_300.5}), 1_750_000_300.5),
+        (_jwt({"sub": "no exp"}), None),
+        (_jwt({"exp": "1750000300"}), None),
+        (_jwt({"exp": True}), None),
+        (_jwt({"exp": float("inf")}), None),
+        (_jwt([1, 2]), None),
+        ("opaque-token", None),
+        ("a.%%%.c", None),
+        ("a.\u00ff.c", None),
+        ("a..c", None),
+    ],
+)
+def test_token_from_jwt_reads_exp(value: str, expires_at: float | None) -> None:
+    token = Token.from_jwt(value)
+    assert token == Token(value, expires_at)
+
+
+def test_token_auth_with_jwt_tokens_renews_before_exp(face: str, clock: FakeClock) -> None:
+    logins: list[float] = []
+
+    def login() -> Token:
+        logins.append(clock.time())
+        return Token.from_jwt(_jwt({"exp": clock.time() + 600}))
+
+    caller = Caller(face, TokenAuth(login, clock=clock), Server())
+    caller.request()
+    clock.advance(539)
+    caller.request()
+    assert len(logins) == 1
+    clock.advance(2)  # 59 s before exp: inside the default leeway
+    caller.request()
+    assert len(logins) == 2

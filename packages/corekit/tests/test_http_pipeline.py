@@ -293,6 +293,17 @@ async def test_retry_after_http_date_is_honoured(face):
     assert clock.sleeps == [30.0]
 
 
+async def test_server_error_keeps_the_retry_after_it_was_given(face):
+    # A caller that gives up (here: one attempt) can still honour the server's wish later,
+    # e.g. a durable queue scheduling its next try.
+    handler = Recorder(httpx2.Response(503, headers={"Retry-After": "45"}))
+    client = face.client(handler, retry=RetryPolicy.none())
+    with pytest.raises(ServerError) as info:
+        await face.request(client, "GET")
+    assert info.value.retry_after == 45.0
+    assert RetryPolicy().retry_hook(info.value) == 45.0
+
+
 async def test_retry_after_beyond_max_fails_with_rate_limited_error(face):
     clock = FakeClock()
     handler = Recorder(httpx2.Response(429, headers={"Retry-After": "120"}))
@@ -455,9 +466,25 @@ async def test_breaker_opening_during_retries_stops_them(face):
     breaker = CircuitBreaker(failure_threshold=2, recovery_time=30.0, clock=clock)
     handler = Recorder(503)
     client = face.client(handler, clock=clock, retry=NO_JITTER, breaker=breaker)
-    with pytest.raises(CircuitOpenError):
+    with pytest.raises(CircuitOpenError) as info:
         await face.request(client, "GET")
     assert handler.calls == 2
+    # What opened the breaker is kept: the last attempt's error, with its own cause.
+    cause = info.value.__cause__
+    assert isinstance(cause, ServerError)
+    assert cause.status_code == 503
+    assert "after 2 attempts" in str(cause)
+
+    clock.advance(30.0)
+    handler.outcomes = [connect_error]
+    with pytest.raises(CircuitOpenError) as info:
+        await face.request(client, "GET")
+    assert isinstance(info.value.__cause__, ConnectError)
+    assert isinstance(info.value.__cause__.__cause__, httpx2.ConnectError)
+
+    with pytest.raises(CircuitOpenError) as info:
+        await face.request(client, "GET")  # refused before any attempt: nothing to chain
+    assert info.value.__cause__ is None
 
 
 async def test_cancellation_releases_the_breaker():

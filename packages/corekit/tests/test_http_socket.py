@@ -6,6 +6,7 @@ retry waits always go to a FakeClock, so nothing here sleeps through a backoff.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -24,7 +25,7 @@ from corekit.errors import (
     TimeoutError,
     TransportError,
 )
-from corekit.http import AsyncClient, Client
+from corekit.http import AsyncClient, Client, Limits, Timeout
 from corekit.retry import RetryPolicy
 from corekit.testing import FakeClock, FaultInjector, serve
 
@@ -233,3 +234,31 @@ async def test_no_secret_in_socket_level_logs(face, server, injector, caplog):
     assert any(m.startswith("receive_response_headers.complete") for m in messages)
     assert any("(b'set-cookie', b'[redacted]')" in m for m in messages)
     assert [m for m in messages if "s3cr3t" in m] == []
+
+
+async def test_pool_limits_are_passed_through(server, injector):
+    # One connection allowed and a short wait for it: a second concurrent request cannot get
+    # a connection while the first one is held up by the server.
+    injector.delay("/echo", 0.5)
+    timeout = Timeout(5.0, pool=0.05)
+    async with AsyncClient(
+        server, limits=Limits(max_connections=1), timeout=timeout, retry=None
+    ) as client:
+        results = await asyncio.gather(
+            client.get("/echo"), client.get("/echo"), return_exceptions=True
+        )
+    assert sorted(type(r).__name__ for r in results) == ["ConnectError", "Response"]
+
+
+def test_proxy_and_trust_env_are_passed_through(server, monkeypatch):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    with Client(server, proxy=dead, retry=None) as client, pytest.raises(ConnectError):
+        client.get("/echo")
+    monkeypatch.setenv("HTTP_PROXY", dead)
+    monkeypatch.setenv("NO_PROXY", "")
+    with Client(server, trust_env=False, retry=None) as client:
+        assert client.get("/echo").status_code == 200
+    with Client(server, retry=None) as client, pytest.raises(ConnectError):
+        client.get("/echo")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -499,6 +500,15 @@ async def test_payload_must_be_strict_json(h: Harness, payload: object) -> None:
         ("put", ("x",), {"key": ""}, "key"),
         ("put", ("x",), {"key": 7}, "key"),
         ("put", ("x",), {"max_attempts": 0}, "max_attempts"),
+        # Beyond what SQLite's 64-bit integers hold (it used to fail with OverflowError).
+        ("put", ("x",), {"priority": 2**63}, "priority"),
+        ("put", ("x",), {"priority": -(2**63) - 1}, "priority"),
+        ("put", ("x",), {"max_attempts": 2**63}, "max_attempts"),
+        ("lease", (2**63,), {}, "n"),
+        ("items", (), {"limit": 2**64}, "limit"),
+        ("requeue", (1,), {"extra_attempts": 2**63}, "extra_attempts"),
+        # A file name that is not UTF-8, decoded by os.fsdecode (used to be UnicodeEncodeError).
+        ("put", ("x",), {"key": "report-\udce4.xml"}, "key"),
         ("lease", (0,), {}, "n"),
         ("lease", (1,), {"lease_time": 0}, "lease_time"),
         ("lease_wait", (1,), {"poll_interval": 0}, "poll_interval"),
@@ -520,6 +530,94 @@ async def test_bad_arguments(
     with pytest.raises(ConfigurationError, match=named):
         await getattr(h.q, method)(*args, **kwargs)
     assert await h.q.size() == 0
+
+
+async def test_largest_accepted_ints_work(h: Harness) -> None:
+    big = 2**62
+    low = await h.q.put("low", priority=-big, max_attempts=big)
+    high = await h.q.put("high", priority=big)
+    assert [i.id for i in await h.q.lease(big)] == [high.id, low.id]
+    assert len(await h.q.items(limit=big)) == 2
+    assert (await h.q.get(low.id)).max_attempts == big  # type: ignore[union-attr]
+    assert await h.q.get(2**63) is None
+    assert await h.q.get(-(2**70)) is None
+    assert await h.q.requeue([2**63, low]) == 0  # not dead: skipped, like an unknown id
+
+
+async def test_error_text_that_utf8_cannot_encode_is_stored_escaped(h: Harness) -> None:
+    await h.q.put("x")
+    (leased,) = await h.q.lease()
+    name = os.fsdecode(b"/data/r\xe4port.xml")  # not UTF-8: decodes to a lone surrogate
+    await h.q.nack(leased, error=f"cannot parse {name}")
+    stored = await h.q.get(leased.id)
+    assert stored.status is PENDING
+    assert stored.last_error == "cannot parse /data/r\\udce4port.xml"
+
+
+async def test_lease_expiring_on_the_last_attempt_dead_letters(h: Harness) -> None:
+    # A report whose processing kills the consumer must not be leased after every restart.
+    q = h.make(max_attempts=2, lease_time=5.0)
+    poison = await q.put("poison", priority=1)
+    other = await q.put("other")
+    await q.lease()  # attempt 1: the consumer dies
+    h.clock.advance(5.0)
+    (again,) = await q.lease()  # attempt 1 was not the last: recovered and leased again
+    assert (again.id, again.attempts) == (poison.id, 2)
+    h.clock.advance(5.0)  # attempt 2, the last, dies too
+    (leased,) = await q.lease()
+    assert leased.id == other.id
+    dead = await q.get(poison.id)
+    assert dead.status is DEAD
+    assert dead.attempts == 2
+    assert dead.lease_token is None
+    assert dead.lease_expires_at is None
+    assert "lease expired on its last attempt" in dead.last_error
+    assert [i.id for i in await q.dead_letters()] == [poison.id]
+    with pytest.raises(LeaseError, match="dead"):
+        await q.ack(again)
+    # recover_expired() applies the same rule and counts it.
+    await q.ack(leased)
+    third = await q.put("third", max_attempts=1)
+    assert [i.id for i in await q.lease(lease_time=1.0)] == [third.id]
+    h.clock.advance(1.0)
+    assert await q.recover_expired() == 1
+    assert (await q.get(third.id)).status is DEAD
+    assert await q.requeue(poison.id) == 1  # an operator gives it a fresh budget
+    assert (await q.get(poison.id)).status is PENDING
+
+
+async def test_ack_and_lease_dead_letters_an_expired_last_attempt(h: Harness) -> None:
+    q = h.make(max_attempts=1)
+    first = await q.put("first")
+    crashed = await q.put("crashed")
+    (a,) = await q.lease(lease_time=10.0)
+    (b,) = await q.lease(lease_time=1.0)
+    assert (a.id, b.id) == (first.id, crashed.id)
+    h.clock.advance(2.0)
+    assert await q.ack_and_lease(a) == []
+    assert (await q.get(crashed.id)).status is DEAD
+
+
+def test_expired_last_attempt_is_dead_lettered_on_open(db: Path, clock: FakeClock) -> None:
+    with open_queue(db, clock, max_attempts=1) as q:
+        item = q.put("x")
+        q.lease(lease_time=10.0)
+    clock.advance(10.0)
+    with open_queue(db, clock) as q:
+        assert q.counts() == {PENDING: 0, LEASED: 0, DONE: 0, DEAD: 1}
+        assert q.get(item.id).status is DEAD  # type: ignore[union-attr]
+
+
+def test_too_old_sqlite_is_refused_with_a_clear_error(
+    db: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 34, 1))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.34.1")
+    with pytest.raises(QueueError, match=r"SQLite >= 3\.35.*3\.34\.1"):
+        open_queue(db, clock)
+    assert not db.exists()
 
 
 async def test_bad_item_arguments_on_a_leased_item(h: Harness) -> None:

@@ -95,6 +95,10 @@ def test_sigkill_loses_nothing_and_acks_nothing_twice(tmp_path: Path) -> None:
 
     with SQLiteQueue(db, lease_time=LEASE_TIME, max_attempts=1000) as q:
         assert q.integrity_check() == ["ok"]
+        # Every put that returned in the producer survived its kills, under the id it got.
+        returned = {(i, key) for kind, i, key in read_results(results) if kind == "PUT"}
+        assert returned
+        assert {(i, q.get(i).key) for i, _ in returned} == returned  # type: ignore[union-attr]
         for i in range(ITEMS):  # what the producer did not get to; the rest are no-ops
             q.put({"i": i}, key=f"item-{i}")
         fd = os.open(results, os.O_WRONLY | os.O_APPEND)

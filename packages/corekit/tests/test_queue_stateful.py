@@ -62,7 +62,9 @@ class QueueMachine(RuleBasedStateMachine):
         count = 0
         for m in self.model.values():
             if m.status is LEASED and m.expires is not None and m.expires <= now:
-                m.status, m.token, m.expires = PENDING, None, None
+                # An expired last attempt is dead-lettered, not retried for ever.
+                m.status = DEAD if m.attempts >= m.max_attempts else PENDING
+                m.token, m.expires = None, None
                 count += 1
         return count
 
@@ -76,15 +78,28 @@ class QueueMachine(RuleBasedStateMachine):
         key=st.none() | st.sampled_from(["a", "b", "c", "d"]),
         priority=st.integers(-1, 2),
         delay=st.sampled_from([0.0, 1.0, 5.0]),
+        max_attempts=st.sampled_from([None, 1]),  # 1 reaches the last attempt fast
     )
-    def put(self, key: str | None, priority: int, delay: float) -> None:
-        item = self.queue.put({"k": key, "p": priority}, key=key, priority=priority, delay=delay)
+    def put(self, key: str | None, priority: int, delay: float, max_attempts: int | None) -> None:
+        item = self.queue.put(
+            {"k": key, "p": priority},
+            key=key,
+            priority=priority,
+            delay=delay,
+            max_attempts=max_attempts,
+        )
         if key is not None and key in self.keys:
             assert item.id == self.keys[key]
             return
         assert item.id not in self.model
         assert item.status is PENDING
-        self.model[item.id] = Model(PENDING, priority, self.clock.time() + delay, key=key)
+        self.model[item.id] = Model(
+            PENDING,
+            priority,
+            self.clock.time() + delay,
+            max_attempts=max_attempts or MAX_ATTEMPTS,
+            key=key,
+        )
         if key is not None:
             self.keys[key] = item.id
 

@@ -138,6 +138,35 @@ def test_a_lost_running_total_is_rebuilt_from_the_log(store: redis.Redis, prefix
         assert store.get(total) == b"5"
 
 
+def test_a_lost_log_resets_the_window_instead_of_lifting_the_limit(
+    store: redis.Redis, prefix: str
+) -> None:
+    with RedisRateLimiter(REDIS_URL, {"default": [Rate(3, 10)]}, prefix=prefix) as limiter:
+        assert [limiter.try_acquire() for _ in range(3)] == [0.0] * 3
+        (log,) = [key for key in keys_under(store, prefix) if not key.endswith(b":sum")]
+        store.delete(log)  # evicted; its running total survives
+        # The log is the truth: an empty window grants the limit again, and no more.
+        waits = [limiter.try_acquire() for _ in range(5)]
+        assert waits[:3] == [0.0] * 3
+        assert all(wait > 9.0 for wait in waits[3:])
+
+
+def test_a_rebuilt_running_total_expires_with_its_log(store: redis.Redis, prefix: str) -> None:
+    with RedisRateLimiter(REDIS_URL, {"default": [Rate(2, 0.6)]}, prefix=prefix) as limiter:
+        assert limiter.try_acquire() == 0.0
+        time.sleep(0.3)
+        assert limiter.try_acquire() == 0.0
+        (total,) = [key for key in keys_under(store, prefix) if key.endswith(b":sum")]
+        store.delete(total)  # evicted
+        time.sleep(0.35)  # the first grant left the window; the second is still in it
+        assert limiter.try_acquire(weight=2) > 0  # rebuilds the total (1) and refuses
+        assert store.get(total) == b"1"
+        assert 0 < store.pttl(total) <= store.pttl(total.removesuffix(b":sum"))
+        time.sleep(0.35)  # the second grant left too: nothing may stay behind
+        assert keys_under(store, prefix) == []
+        assert limiter.try_acquire(weight=2) == 0.0
+
+
 def test_misuse_is_reported_before_touching_redis(prefix: str) -> None:
     with RedisRateLimiter(
         "redis://127.0.0.1:1/0", {"bars": [Rate(5, 1)], "default": [Rate(9, 1)]}, prefix=prefix

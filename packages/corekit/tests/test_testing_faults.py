@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import email.utils
+import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,9 +21,13 @@ from fastapi import FastAPI, Request
 
 from corekit.errors import ConfigurationError
 from corekit.testing import REDACTED, FakeClock, FaultInjector, ServedApp, serve
+from corekit.testing._requestlog import redact_body
 from corekit.testing._server import Message, Receive, Scope, Send
 
 Call = Callable[..., Awaitable[httpx2.Response]]
+
+# What the apps' POST /items handled: the side effect a dropped response must not undo.
+CREATED: list[dict[str, Any]] = []
 
 
 @dataclass
@@ -47,6 +53,7 @@ def make_app() -> FastAPI:
     @app.post("/items", status_code=201)
     async def create_item(request: Request) -> dict[str, Any]:
         body: dict[str, Any] = await request.json()
+        CREATED.append(body)
         return body
 
     @app.get("/health")
@@ -88,6 +95,7 @@ def emulator(module_emulator: Emulator) -> Emulator:
     module_emulator.resets.clear()
     module_emulator.action_calls.clear()
     module_emulator.clock.sleeps.clear()
+    CREATED.clear()
     return module_emulator
 
 
@@ -207,6 +215,53 @@ async def test_drop_makes_httpx2_raise_a_remote_protocol_error(
     assert (await call("GET", "/items/1")).json() == {"id": 1}  # the client recovers
 
 
+@pytest.mark.parametrize("after_app", [False, True])
+async def test_drop_after_app_loses_only_the_response(
+    emulator: Emulator, call: Call, after_app: bool
+) -> None:
+    emulator.injector.drop("/items", method="POST", after_app=after_app)
+    with pytest.raises(httpx2.RemoteProtocolError):
+        await call("POST", "/items", json={"order": 1})
+    # After the app, the order is booked although the client saw a transport error.
+    assert ([{"order": 1}] if after_app else []) == CREATED
+    (record,) = emulator.injector.requests
+    assert (record.fault, record.status) == ("drop", 201 if after_app else None)
+    assert record.json() == {"order": 1}
+    assert (await call("POST", "/items", json={"order": 2})).status_code == 201
+
+
+async def test_latency_replays_the_body_to_the_app(emulator: Emulator, call: Call) -> None:
+    emulator.injector.delay("/items", 5.0, method="POST")
+    response = await call("POST", "/items", json={"name": "slow"})
+    assert (response.status_code, response.json()) == (201, {"name": "slow"})
+    assert emulator.clock.sleeps == [5.0]
+
+
+def test_latency_ends_when_the_client_gives_up() -> None:
+    # Real time: the client times out after 0.2 s of a 30 s delay. The server stops waiting
+    # and handles the request (as a slow server would), instead of holding the connection
+    # (and the server's shutdown) for the rest of the delay.
+    handled = threading.Event()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        handled.set()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": message.get("body", b"")})
+
+    injector = FaultInjector(app)
+    injector.delay("/slow", 30.0)
+    started = time.monotonic()
+    with serve(injector) as server:
+        with pytest.raises(httpx2.ReadTimeout):
+            httpx2.post(f"{server.url}/slow", content=b"payload", timeout=0.2)
+        assert handled.wait(timeout=5)
+    assert time.monotonic() - started < 10
+    (record,) = injector.requests
+    assert (record.fault, record.body) == ("latency", b"payload")
+    assert record.duration < 10
+
+
 async def test_rate_limit_with_retry_after_seconds(emulator: Emulator, call: Call) -> None:
     emulator.injector.rate_limit("/health", 2.5)
     response = await call("GET", "/health")
@@ -289,6 +344,73 @@ async def test_request_log_redacts_credentials(emulator: Emulator, call: Call) -
     assert served.json()["requests"][0]["headers"]["authorization"] == f"Bearer {REDACTED}"
 
 
+async def test_request_log_keeps_bodies_with_secrets_redacted(
+    emulator: Emulator, call: Call
+) -> None:
+    sent = {"userName": "ada", "apiKey": "secret", "nested": {"password": "secret"}}
+    await call("POST", "/items", json=sent)
+    emulator.injector.fail("/token", 401)  # answered by the injector, which reads the body
+    await call(
+        "POST",
+        "/token",
+        data={"grant_type": "password", "username": "ada", "password": "secret"},
+    )
+    as_json, as_form = emulator.injector.requests
+    assert as_json.json() == {
+        "userName": "ada",
+        "apiKey": REDACTED,
+        "nested": {"password": REDACTED},
+    }
+    assert as_form.body == f"grant_type=password&username=ada&password={REDACTED}".encode()
+    assert as_form.body_size == len(b"grant_type=password&username=ada&password=secret")
+    served = await call("GET", "/_emulator/requests")
+    assert "secret" not in served.text
+    served_json = served.json()["requests"][0]["body"]
+    assert (
+        served_json
+        == as_json.body.decode()
+        == '{"userName":"ada","apiKey":"[REDACTED]",' + ('"nested":{"password":"[REDACTED]"}}')
+    )
+
+
+async def test_request_log_body_limit(anyio_backend: str) -> None:
+    injector = FaultInjector(make_app(), body_limit=12)
+    silent = FaultInjector(make_app(), body_limit=0)
+    for logger in (injector, silent):
+        with serve(logger) as server:
+            async with httpx2.AsyncClient(base_url=server.url) as client:
+                await client.post("/items", json={"note": "x" * 100, "token": "secret"})
+    (cut,) = injector.requests
+    (empty,) = silent.requests
+    assert (cut.body, empty.body) == (b'{"note":"xxx', b"")
+    assert cut.body_size == empty.body_size > 100
+    with pytest.raises(ValueError, match="Unterminated string"):
+        cut.json()
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "expected"),
+    [
+        # Cut off inside the secret by the body limit: still redacted.
+        (b'{"user": "ada", "apiKey": "sec', "application/json", b'{"user": "ada", "apiKey": "%s"'),
+        # An escaped quote does not end the secret; other bytes stay exactly as sent.
+        (
+            b'{"password" : "s\\"ec", "n": 1}',
+            "application/vnd.x+json",
+            b'{"password" : "%s", "n": 1}',
+        ),
+        (
+            b"password=sec&user=ada",
+            "application/x-www-form-urlencoded; charset=utf-8",
+            b"password=%s&user=ada",
+        ),
+        (b"<password>sec</password>", "application/xml", b"<password>sec</password>"),
+    ],
+)
+def test_redact_body(body: bytes, content_type: str, expected: bytes) -> None:
+    assert redact_body(body, content_type) == expected.replace(b"%s", REDACTED.encode())
+
+
 async def test_control_calls_are_not_logged(emulator: Emulator, call: Call) -> None:
     await call("GET", "/_emulator/faults")
     await call("GET", "/_emulator/requests")
@@ -356,7 +478,8 @@ async def test_control_api_queues_each_answering_kind(
 
 async def test_control_api_drop_and_method_filter(emulator: Emulator, call: Call) -> None:
     body = {"kind": "drop", "path": "/health", "method": "GET", "count": None}
-    assert (await call("POST", "/_emulator/faults", json=body)).status_code == 201
+    created = await call("POST", "/_emulator/faults", json=body)
+    assert (created.status_code, created.json()["after_app"]) == (201, False)
     for _ in range(2):
         with pytest.raises(httpx2.RemoteProtocolError):
             await call("GET", "/health")
@@ -432,6 +555,7 @@ async def test_unknown_control_calls(
         (b'{"kind": "status", "path": "/x", "status": 503, "headers": [1]}', "headers: expected"),
         (b'{"kind": "status", "path": "/x", "status": 204, "body": {}}', "body: a 204 response"),
         (b'{"kind": "drop", "path": "/x", "method": "G T"}', "method: expected an HTTP method"),
+        (b'{"kind": "drop", "path": "/x", "after_app": 1}', "after_app: expected true or false"),
     ],
 )
 async def test_bad_fault_bodies_answer_422_naming_the_field(
@@ -491,6 +615,9 @@ def test_python_api_misuse_raises_configuration_error(
         ({"on_reset": "no"}, "on_reset"),
         ({"actions": {"a/b": print}}, "actions"),
         ({"actions": {"a": "not callable"}}, "actions"),
+        ({"on_reset": asyncio.sleep}, "on_reset"),
+        ({"body_limit": -1}, "body_limit"),
+        ({"body_limit": True}, "body_limit"),
     ],
 )
 def test_bad_injector_arguments(kwargs: dict[str, Any], named: str) -> None:

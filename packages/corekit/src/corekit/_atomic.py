@@ -5,8 +5,9 @@ library that packaged it, is archived by its author.
 
 Readers of the target see either the old content or the new one, never a mix, and after a
 crash (or a power loss, once the call returned) the file holds one complete version. A crash
-can leave a temp file behind: the target's name with a dot in front, a random part and
-``.tmp`` (``.name.<random>.tmp``), so it is hidden and cannot be mistaken for the real file.
+can leave a temp file behind: the target's name (its first 40 characters) with a dot in
+front, a random part and ``.tmp`` (``.name.<random>.tmp``), so it is hidden and cannot be
+mistaken for the real file.
 """
 
 from __future__ import annotations
@@ -23,10 +24,14 @@ from corekit.errors import ConfigurationError
 StrPath = str | os.PathLike[str]
 
 _TEMP_SUFFIX = ".tmp"
+_TEMP_NAME_CHARS = 40
+"""The temp name keeps this much of the target's name: a target name near the file system's
+limit (255 bytes) would otherwise make the temp name too long to create. 40 characters of up to
+4 bytes each, plus the dots, random part and suffix, stay far below the limit."""
 
 
 def _temp_prefix(target: str) -> str:
-    return f".{os.path.basename(target)}."
+    return f".{os.path.basename(target)[:_TEMP_NAME_CHARS]}."
 
 
 def _umask() -> int:
@@ -132,10 +137,18 @@ def atomic_write(
     On any error the target is untouched and the temp file removed.
 
     Raises:
-        ConfigurationError: ``mode`` is not a permission value.
+        ConfigurationError: ``mode`` is not a permission value, or ``data`` is neither bytes
+            nor str.
         OSError: the file could not be written (missing directory, no space, no permission).
     """
-    payload = data.encode(encoding) if isinstance(data, str) else bytes(data)
+    given: object = data  # checked at run time: bytes(7) would write seven zero bytes
+    if isinstance(given, str):
+        payload: bytes | bytearray | memoryview = given.encode(encoding)
+    elif isinstance(given, bytes | bytearray | memoryview):
+        payload = given
+    else:
+        msg = f"data must be bytes or str, got {type(given).__name__}"
+        raise ConfigurationError(msg)
     with _replacing(path, mode) as fd, open(fd, "wb", closefd=False) as file:
         file.write(payload)
 

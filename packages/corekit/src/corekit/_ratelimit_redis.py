@@ -10,10 +10,10 @@ grant atomically, using the Redis server's ``TIME`` so processes with skewed clo
 Per bucket, key and rate there are two Redis keys sharing one hash tag (so they live on one
 Redis Cluster slot): a sorted set logging grants (score: grant time in microseconds, member:
 ``weight:unique-id``) and a running total of the weights in the window (rebuilt from the log if
-it goes missing). Both get a PEXPIRE of the period on every grant, so a key that goes idle
-vanishes once its window is empty. The
-script returns 0 for a grant or the wait in milliseconds (rounded up); the caller sleeps with
-its injected clock and asks again.
+it goes missing, and ignored if the log went missing). Both get a PEXPIRE of the period on
+every grant, and the total never outlives the log, so a key that goes idle vanishes once its
+window is empty. The script returns 0 for a grant or the wait in milliseconds (rounded up);
+the caller sleeps with its injected clock and asks again.
 """
 
 from __future__ import annotations
@@ -61,12 +61,17 @@ end
 for i = 1, rates do
   local log, sum = KEYS[2 * i - 1], KEYS[2 * i]
   local limit, period = tonumber(ARGV[2 * i + 1]), tonumber(ARGV[2 * i + 2])
-  local total = tonumber(redis.call('GET', sum))
-  if not total then
-    -- No running total (new key, or evicted): rebuild it from the log.
-    total = 0
-    for _, member in ipairs(redis.call('ZRANGE', log, 0, -1)) do
-      total = total + weight_of(member)
+  -- The log is the truth: without it (idle, or evicted) the window is empty, whatever a
+  -- surviving running total says.
+  local total = 0
+  if redis.call('EXISTS', log) == 1 then
+    total = tonumber(redis.call('GET', sum))
+    if not total then
+      -- No running total (evicted): rebuild it from the log.
+      total = 0
+      for _, member in ipairs(redis.call('ZRANGE', log, 0, -1)) do
+        total = total + weight_of(member)
+      end
     end
   end
   local expired = redis.call('ZRANGEBYSCORE', log, '-inf', now - period)
@@ -75,8 +80,10 @@ for i = 1, rates do
       total = total - weight_of(member)
     end
     redis.call('ZREMRANGEBYSCORE', log, '-inf', now - period)
-    if total > 0 then
-      redis.call('SET', sum, total, 'KEEPTTL')
+    local ttl = redis.call('PTTL', log)
+    if total > 0 and ttl > 0 then
+      -- The log's TTL, not KEEPTTL: a rebuilt total has none and must not outlive the log.
+      redis.call('SET', sum, total, 'PX', ttl)
     else
       redis.call('DEL', sum)
     end
@@ -148,7 +155,7 @@ class RedisRateLimiter(WaitingLimiter):
     Same buckets, keys, weights and semantics as :class:`~corekit.ratelimit.RateLimiter`, and
     the same :class:`~corekit.ratelimit.Limiter` protocol. Time comes from the Redis server,
     so processes on machines with skewed clocks agree; ``clock`` is only used to sleep and to
-    measure timeouts. Requires Redis >= 6.0 (``SET ... KEEPTTL``)::
+    measure timeouts. Requires Redis >= 6.0::
 
         limiter = RedisRateLimiter("redis://127.0.0.1:6379/0", {"default": [Rate(200, 60)]})
         limiter.acquire(key="account-7")

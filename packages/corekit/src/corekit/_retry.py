@@ -24,7 +24,6 @@ from corekit.errors import (
     ConfigurationError,
     ConnectError,
     HTTPStatusError,
-    RateLimitedError,
     TransportError,
 )
 
@@ -138,7 +137,7 @@ class RetryPolicy:
             exc, method=method, idempotent=idempotent, retry_statuses=self.retry_statuses
         ):
             return False
-        if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+        if isinstance(exc, HTTPStatusError) and exc.retry_after is not None:
             if exc.retry_after > self.max_retry_after:
                 return False
             return float(exc.retry_after)

@@ -12,11 +12,11 @@ without also swallowing their own bugs::
         │   ├── ConnectError                    never reached the server (safe to retry)
         │   └── TimeoutError                    no answer in time
         ├── ResponseTooLargeError               body over the configured limit
-        ├── HTTPStatusError                     the server answered with 4xx/5xx
+        ├── HTTPStatusError                     4xx/5xx answer: status_code, retry_after
         │   ├── ClientError                     4xx
         │   │   ├── AuthenticationError         401 / 403, or a login that failed
         │   │   ├── NotFoundError               404
-        │   │   └── RateLimitedError            429, carries ``retry_after``
+        │   │   └── RateLimitedError            429 (``retry_after`` if the server said)
         │   └── ServerError                     5xx
         ├── CircuitOpenError                    the breaker refuses calls until ``retry_at``
         ├── RateLimitExceededError              a limiter could not grant in time
@@ -120,6 +120,8 @@ class HTTPStatusError(OperationError):
         url: URL of the request, with its query string removed.
         body: the start of the response body (truncated, for diagnostics).
         request_id: the request id sent with the request, to find it in server logs.
+        retry_after: seconds the server asked to wait (its ``Retry-After``, e.g. on 429 or
+            503), or ``None`` if it did not say.
     """
 
     def __init__(
@@ -131,6 +133,7 @@ class HTTPStatusError(OperationError):
         url: str = "",
         body: str = "",
         request_id: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
@@ -138,6 +141,7 @@ class HTTPStatusError(OperationError):
         self.url = url
         self.body = body
         self.request_id = request_id
+        self.retry_after = retry_after
 
 
 class ClientError(HTTPStatusError):
@@ -153,15 +157,7 @@ class NotFoundError(ClientError):
 
 
 class RateLimitedError(ClientError):
-    """The server answered 429 Too Many Requests.
-
-    Attributes:
-        retry_after: seconds the server asked to wait, or ``None`` if it did not say.
-    """
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
-        self.retry_after = retry_after
+    """The server answered 429 Too Many Requests; ``retry_after`` says for how long, if it did."""
 
 
 class ServerError(HTTPStatusError):

@@ -3,8 +3,9 @@
 :class:`Client` and :class:`AsyncClient` wrap httpx2 and share one request pipeline: request
 ids, rate limiting, circuit breaking, retries per :class:`~corekit.retry.RetryPolicy`
 (``Retry-After`` honoured, waits on an injectable clock), a response-size limit, and errors
-from :mod:`corekit.errors` with secrets redacted. :class:`Request`, :class:`Response` and
-:class:`Timeout` are httpx2's, re-exported so products never import httpx2 themselves.
+from :mod:`corekit.errors` with secrets redacted. :class:`Request`, :class:`Response`,
+:class:`Timeout` and :class:`Limits` are httpx2's, re-exported so products never import httpx2
+themselves.
 
 Authentication plugs in through ``auth=``: :class:`OAuth2Auth` (password and client-credentials
 grants on Authlib) and :class:`TokenAuth` (any login callable returning a :class:`Token`). Both
@@ -21,18 +22,25 @@ Example::
 
 from __future__ import annotations
 
-from httpx2 import Request, Response, Timeout
+from httpx2 import Limits, Request, Response, Timeout
 
-from corekit.http._base import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, RequestOptions
+from corekit.http._base import (
+    DEFAULT_LIMITS,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TIMEOUT,
+    RequestOptions,
+)
 from corekit.http._client import AsyncClient, Client
 from corekit.http._oauth2 import OAuth2Auth
 from corekit.http._token import Token, TokenAuth
 
 __all__ = [
+    "DEFAULT_LIMITS",
     "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_TIMEOUT",
     "AsyncClient",
     "Client",
+    "Limits",
     "OAuth2Auth",
     "Request",
     "RequestOptions",

@@ -138,6 +138,8 @@ class TokenFlowAuth(httpx2.Auth, abc.ABC, Generic[T]):
         self._clock = clock
         self._held: _Held[T] | None = None
         self._thread_lock = threading.Lock()
+        self._lock_owner: int | None = None
+        """Thread id holding ``_thread_lock``, to refuse a renewal nested in a renewal."""
         self._async_lock: RunVar[anyio.Lock] = RunVar(f"corekit-auth-lock-{id(self):x}")
 
     # -- subclass hooks ----------------------------------------------------------------------
@@ -268,13 +270,18 @@ class TokenFlowAuth(httpx2.Auth, abc.ABC, Generic[T]):
                     except Exception as exc:  # thrown into the flow, which decides
                         error = exc
                 elif effect is LOCK:
+                    if self._lock_owner == threading.get_ident():
+                        raise self._nested_renewal()
                     self._thread_lock.acquire()
+                    self._lock_owner = threading.get_ident()
                     locked = True
                 else:
+                    self._lock_owner = None
                     self._thread_lock.release()
                     locked = False
         finally:
             if locked:
+                self._lock_owner = None
                 self._thread_lock.release()
             flow.close()
 
@@ -307,6 +314,8 @@ class TokenFlowAuth(httpx2.Auth, abc.ABC, Generic[T]):
                         error = exc
                 elif effect is LOCK:
                     lock = self._loop_lock()
+                    if lock.statistics().owner == anyio.get_current_task():
+                        raise self._nested_renewal()
                     await lock.acquire()
                     held_lock = lock
                 else:
@@ -317,6 +326,16 @@ class TokenFlowAuth(httpx2.Auth, abc.ABC, Generic[T]):
             if held_lock is not None:
                 held_lock.release()
             flow.close()
+
+    def _nested_renewal(self) -> ConfigurationError:
+        # Waiting would deadlock: the renewal in progress waits for this very request.
+        msg = (
+            f"{type(self).__name__}: a request made while obtaining a token (e.g. by the login "
+            f"or refresh callable) went through this same auth and would wait for itself: send "
+            f"it with auth=None (client.post(..., auth=None)) or through a client without "
+            f"this auth"
+        )
+        return ConfigurationError(msg)
 
     def _loop_lock(self) -> anyio.Lock:
         # An anyio/asyncio lock belongs to one event loop; a RunVar gives each loop its own

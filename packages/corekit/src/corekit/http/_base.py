@@ -31,8 +31,11 @@ if TYPE_CHECKING:
     )
 
     RequestTimeout: TypeAlias = float | httpx2.Timeout | UseClientDefault | None
+    RequestAuth: TypeAlias = httpx2.Auth | UseClientDefault | None
 
 DEFAULT_TIMEOUT = httpx2.Timeout(connect=5.0, read=30.0, write=30.0, pool=5.0)
+DEFAULT_LIMITS = httpx2.Limits(max_connections=100, max_keepalive_connections=20)
+"""Connection-pool limits of a client unless ``limits=`` says otherwise (httpx2's defaults)."""
 """Connect 5 s, read 30 s, write 30 s, wait for a pooled connection 5 s."""
 
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
@@ -52,6 +55,7 @@ class RequestOptions(TypedDict, total=False):
     data: RequestData | None
     files: RequestFiles | None
     timeout: RequestTimeout
+    auth: RequestAuth
     idempotent: bool | None
     bucket: str | None
     raise_for_status: bool

@@ -19,6 +19,7 @@ from corekit.breaker import CircuitBreaker
 from corekit.clock import Clock, system_clock
 from corekit.http._base import (
     _DEFAULT_RETRY,
+    DEFAULT_LIMITS,
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT,
     RequestOptions,
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
         RequestFiles,
     )
 
-    from corekit.http._base import RequestTimeout
+    from corekit.http._base import RequestAuth, RequestTimeout
 
 
 class Client(_BaseClient):
@@ -58,6 +59,8 @@ class Client(_BaseClient):
         headers: default headers for every request.
         params: default query parameters for every request.
         auth: an ``httpx2.Auth`` flow (e.g. ``OAuth2Auth``, ``TokenAuth``), run on every attempt.
+            A corekit error it raises (token endpoint or login failed) fails that attempt; it
+            is retried per ``retry`` whatever the method, as the request was not processed.
         timeout: seconds, or a :class:`Timeout`; default ``DEFAULT_TIMEOUT`` (connect 5 s,
             read and write 30 s, pool 5 s).
         retry: the retry policy; ``None`` for a single attempt.
@@ -71,6 +74,9 @@ class Client(_BaseClient):
         http2: negotiate HTTP/2 (needs the ``corekit[http2]`` extra).
         follow_redirects: follow 3xx redirects.
         verify: TLS verification: ``True``, ``False``, a CA bundle path or an ``SSLContext``.
+        limits: connection-pool limits (:class:`Limits`: max connections, keep-alive).
+        proxy: a proxy URL for every request, e.g. ``"http://proxy.local:3128"``.
+        trust_env: read proxies and CA bundles from the environment (``HTTPS_PROXY``, ...).
         user_agent: ``User-Agent`` header value; default httpx2's.
         request_id_header: header carrying a fresh uuid4 hex per logical request (kept if the
             caller sets one; the same on every retry); ``None`` to send none.
@@ -104,6 +110,9 @@ class Client(_BaseClient):
         http2: bool = False,
         follow_redirects: bool = False,
         verify: ssl.SSLContext | str | bool = True,
+        limits: httpx2.Limits = DEFAULT_LIMITS,
+        proxy: str | None = None,
+        trust_env: bool = True,
         user_agent: str | None = None,
         request_id_header: str | None = "X-Request-ID",
         sensitive_headers: Iterable[str] = (),
@@ -136,6 +145,9 @@ class Client(_BaseClient):
             http2=http2,
             follow_redirects=follow_redirects,
             verify=verify,
+            limits=limits,
+            proxy=proxy,
+            trust_env=trust_env,
             transport=transport,
         )
         if user_agent is not None:
@@ -153,6 +165,7 @@ class Client(_BaseClient):
         data: RequestData | None = None,
         files: RequestFiles | None = None,
         timeout: RequestTimeout = httpx2.USE_CLIENT_DEFAULT,
+        auth: RequestAuth = httpx2.USE_CLIENT_DEFAULT,
         idempotent: bool | None = None,
         bucket: str | None = None,
         raise_for_status: bool = True,
@@ -169,6 +182,8 @@ class Client(_BaseClient):
             data: a form body.
             files: multipart files.
             timeout: override the client's timeout for this request.
+            auth: override the client's ``auth`` for this request; ``None`` sends it without
+                (e.g. the login request of a :class:`TokenAuth` that shares this client).
             idempotent: ``True`` to retry like an idempotent request (e.g. a POST with an
                 idempotency key), ``False`` to retry only when the request never left;
                 ``None`` to judge by the method.
@@ -206,7 +221,7 @@ class Client(_BaseClient):
             while True:
                 try:
                     if type(action) is Send:
-                        outcome: httpx2.Response | None = self._send(action.request)
+                        outcome: httpx2.Response | None = self._send(action.request, auth)
                     elif type(action) is Acquire:
                         assert self._limiter is not None
                         self._limiter.acquire(action.bucket, key=action.key)
@@ -225,8 +240,8 @@ class Client(_BaseClient):
             flow.close()
             _ACTIVE.reset(token)
 
-    def _send(self, request: httpx2.Request) -> httpx2.Response:
-        response = self._http.send(request, stream=True)
+    def _send(self, request: httpx2.Request, auth: RequestAuth) -> httpx2.Response:
+        response = self._http.send(request, stream=True, auth=auth)
         try:
             if self._max_bytes is None:
                 response.read()
@@ -320,6 +335,9 @@ class AsyncClient(_BaseClient):
         http2: bool = False,
         follow_redirects: bool = False,
         verify: ssl.SSLContext | str | bool = True,
+        limits: httpx2.Limits = DEFAULT_LIMITS,
+        proxy: str | None = None,
+        trust_env: bool = True,
         user_agent: str | None = None,
         request_id_header: str | None = "X-Request-ID",
         sensitive_headers: Iterable[str] = (),
@@ -352,6 +370,9 @@ class AsyncClient(_BaseClient):
             http2=http2,
             follow_redirects=follow_redirects,
             verify=verify,
+            limits=limits,
+            proxy=proxy,
+            trust_env=trust_env,
             transport=transport,
         )
         if user_agent is not None:
@@ -369,6 +390,7 @@ class AsyncClient(_BaseClient):
         data: RequestData | None = None,
         files: RequestFiles | None = None,
         timeout: RequestTimeout = httpx2.USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - HTTP timeout
+        auth: RequestAuth = httpx2.USE_CLIENT_DEFAULT,
         idempotent: bool | None = None,
         bucket: str | None = None,
         raise_for_status: bool = True,
@@ -398,7 +420,7 @@ class AsyncClient(_BaseClient):
             while True:
                 try:
                     if type(action) is Send:
-                        outcome: httpx2.Response | None = await self._send(action.request)
+                        outcome: httpx2.Response | None = await self._send(action.request, auth)
                     elif type(action) is Acquire:
                         assert self._limiter is not None
                         await self._limiter.aacquire(action.bucket, key=action.key)
@@ -417,8 +439,8 @@ class AsyncClient(_BaseClient):
             flow.close()
             _ACTIVE.reset(token)
 
-    async def _send(self, request: httpx2.Request) -> httpx2.Response:
-        response = await self._http.send(request, stream=True)
+    async def _send(self, request: httpx2.Request, auth: RequestAuth) -> httpx2.Response:
+        response = await self._http.send(request, stream=True, auth=auth)
         try:
             if self._max_bytes is None:
                 await response.aread()

@@ -138,11 +138,12 @@ def status_error(
         "url": redactor.url_without_query(request.url),
         "body": body,
         "request_id": request_id,
+        "retry_after": retry_after(response, now=now),
     }
-    if status == 429:
-        return RateLimitedError(msg, retry_after=retry_after(response, now=now), **fields)
     cls: type[HTTPStatusError]
-    if status in (401, 403):
+    if status == 429:
+        cls = RateLimitedError
+    elif status in (401, 403):
         cls = AuthenticationError
     elif status == 404:
         cls = NotFoundError

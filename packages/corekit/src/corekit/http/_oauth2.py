@@ -40,6 +40,7 @@ from corekit.errors import (
     ServerError,
 )
 from corekit.http._auth_base import Flow, Reason, Send, TokenFlowAuth, check_callable
+from corekit.http._errors import retry_after
 
 __all__ = ["OAuth2Auth"]
 
@@ -291,7 +292,7 @@ class OAuth2Auth(TokenFlowAuth[dict[str, Any]]):
                 status,
                 _error_code(response),
                 "the token endpoint is rate limiting",
-                _retry_after(response.headers.get("Retry-After")),
+                retry_after(response, now=self._clock.time()),
             )
         try:
             data = json.loads(response.content)
@@ -441,15 +442,6 @@ def _error_code(response: httpx2.Response) -> str | None:
         return None
     error = data.get("error") if isinstance(data, dict) else None
     return error if isinstance(error, str) else None
-
-
-def _retry_after(value: str | None) -> float | None:
-    # Seconds only; an HTTP-date Retry-After on a token endpoint is left to the caller's policy.
-    try:
-        seconds = float(value) if value is not None else math.nan
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def _strip_query(url: str) -> str:

@@ -34,13 +34,13 @@ from corekit._retry import RetryPolicy, is_retryable
 from corekit.breaker import CircuitBreaker
 from corekit.clock import Clock
 from corekit.errors import (
+    CircuitOpenError,
     CorekitError,
     HTTPStatusError,
-    RateLimitedError,
     ResponseTooLargeError,
     TransportError,
 )
-from corekit.http._errors import map_exception, retry_after, status_error
+from corekit.http._errors import map_exception, status_error
 from corekit.http._redact import Redactor
 
 logger = logging.getLogger(__name__)
@@ -180,7 +180,8 @@ class Pipeline:
             The final, fully read response.
 
         Raises:
-            HTTPStatusError: an error status (if ``raise_for_status``) after the last attempt.
+            HTTPStatusError: an error status (if ``raise_for_status``) after the last attempt,
+                or the auth flow's token failure (then retried as never processed).
             TransportError: the request failed after the last attempt.
             ResponseTooLargeError: the body exceeded the client's limit.
             CircuitOpenError: the breaker refused the attempt.
@@ -213,21 +214,30 @@ class Pipeline:
         hook_cms: list[AbstractContextManager[None]] = []
         attempt = 0
         waited = 0.0
+        last: CorekitError | None = None
         try:
             while True:
                 attempt += 1
                 while hook_cms:  # stamina exits hook contexts right before the next attempt
                     hook_cms.pop().__exit__(None, None, None)
                 if breaker is not None:
-                    breaker.before_call(breaker_key)
+                    try:
+                        breaker.before_call(breaker_key)
+                    except CircuitOpenError as exc:
+                        # The breaker opened on our own failed attempts: keep the last one.
+                        if last is None:
+                            raise
+                        raise exc from last
                 debug = logger.isEnabledFor(logging.DEBUG)
                 response: httpx2.Response | None = None
                 cause: Exception | None = None
+                during_auth = sending = False
                 started = 0.0
                 try:
                     if acquire is not None:
                         yield acquire
                     started = time.perf_counter() if debug else 0.0
+                    sending = True
                     response = yield Send(request)
                     assert response is not None
                 except (httpx2.HTTPError, httpx2.StreamError, httpx2.InvalidURL) as exc:
@@ -268,6 +278,24 @@ class Pipeline:
                             max_attempts=max_attempts,
                         )
                     raise self._too_large(request, exc, request_id, attempt) from None
+                except (HTTPStatusError, TransportError) as exc:
+                    if breaker is not None:
+                        breaker.release(breaker_key)
+                    if not sending:
+                        raise
+                    # Raised by the auth flow (token endpoint or login refused or failed): the
+                    # API request was never sent, or was refused with 401, so it did not happen
+                    # and may be sent again whatever its method.
+                    error, during_auth = exc, True
+                    if debug:
+                        self._log_attempt(
+                            request,
+                            f"{type(exc).__name__} while authenticating",
+                            started,
+                            request_id=request_id,
+                            attempt=attempt,
+                            max_attempts=max_attempts,
+                        )
                 except BaseException:
                     if breaker is not None:
                         breaker.release(breaker_key)
@@ -304,16 +332,13 @@ class Pipeline:
                 retry = attempt < max_attempts and is_retryable(
                     error,
                     method=method,
-                    idempotent=idempotent,
+                    idempotent=True if during_auth else idempotent,
                     retry_statuses=policy.retry_statuses,
                 )
                 wait = 0.0
                 if retry:
-                    asked: float | None = None
-                    if isinstance(error, RateLimitedError):
-                        asked = error.retry_after
-                    elif response is not None:
-                        asked = retry_after(response, now=clock.time())
+                    # The server's Retry-After (429, 503, ...), parsed when the error was built.
+                    asked = error.retry_after if isinstance(error, HTTPStatusError) else None
                     if asked is not None and asked > policy.max_retry_after:
                         retry = False
                         error.add_note(
@@ -331,6 +356,13 @@ class Pipeline:
                 if not retry:
                     if response is not None and not raise_for_status:
                         return response
+                    if during_auth:
+                        error.add_note(
+                            f"Raised while authenticating {method} "
+                            f"{self._redactor.url(request.url)} (request id {request_id}, "
+                            f"attempt {attempt}/{max_attempts})."
+                        )
+                        raise error  # keeps the auth flow's own cause
                     raise error from cause
 
                 if logger.isEnabledFor(logging.WARNING):
@@ -339,12 +371,15 @@ class Pipeline:
                         method,
                         self._redactor.url(request.url),
                         wait,
-                        _reason(error, cause),
+                        _reason(error, cause, during_auth=during_auth),
                         request_id,
                         attempt,
                         max_attempts,
                     )
                 self._run_stamina_hooks(error, attempt, wait, waited, hook_cms)
+                if not during_auth:
+                    error.__cause__ = cause
+                last = error
                 if not testing:
                     yield Sleep(wait)
                     waited += wait
@@ -415,7 +450,9 @@ class Pipeline:
         return ResponseTooLargeError(msg, limit=exc.limit)
 
 
-def _reason(error: CorekitError, cause: Exception | None) -> str:
+def _reason(error: CorekitError, cause: Exception | None, *, during_auth: bool) -> str:
+    if during_auth:
+        return f"{type(error).__name__} while authenticating"
     if isinstance(error, HTTPStatusError):
         return f"status {error.status_code}"
     return type(cause).__name__ if cause is not None else type(error).__name__

@@ -9,7 +9,11 @@ No library offers this shape (httpx-auth and Authlib only know OAuth2), hence ha
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +41,16 @@ class Token:
 
     value: str = field(repr=False)
     expires_at: float | None = None
+
+    @classmethod
+    def from_jwt(cls, value: str) -> Token:
+        """Return a Token for the JWT ``value``, expiring at its ``exp`` claim.
+
+        The signature is not checked (the server does that); the payload is only read for
+        ``exp``. A value that is not a JWT, or has no numeric ``exp``, gives
+        ``expires_at=None``: the token is then renewed when the API answers 401.
+        """
+        return cls(value, _jwt_exp(value))
 
 
 LoginFn = Callable[[], Token] | Callable[[], Awaitable[Token]]
@@ -166,3 +180,18 @@ def _checked(token: Any, name: str) -> Token:
         msg = f"{name} returned a Token with an empty value; raise AuthenticationError instead"
         raise ConfigurationError(msg)
     return token
+
+
+def _jwt_exp(value: str) -> float | None:
+    parts = value.split(".")
+    if len(parts) != 3:  # header.payload.signature
+        return None
+    payload = parts[1]
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (binascii.Error, ValueError):  # also UnicodeDecodeError and JSONDecodeError
+        return None
+    exp = claims.get("exp") if isinstance(claims, dict) else None
+    if isinstance(exp, bool) or not isinstance(exp, int | float) or not math.isfinite(exp):
+        return None
+    return float(exp)

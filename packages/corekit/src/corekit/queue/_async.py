@@ -147,7 +147,7 @@ class AsyncQueue(Generic[_Q]):
     ) -> None:
         """Give a leased item back or dead-letter it.
 
-        See :meth:`~corekit.queue.QueueBase.nack`..
+        See :meth:`~corekit.queue.QueueBase.nack`.
         """
         await self._call(self._queue.nack, item, error=error, delay=delay, dead=dead)
 
@@ -163,14 +163,14 @@ class AsyncQueue(Generic[_Q]):
     ) -> int:
         """Move dead-lettered items back to pending.
 
-        See :meth:`~corekit.queue.QueueBase.requeue`..
+        See :meth:`~corekit.queue.QueueBase.requeue`.
         """
         return await self._call(self._queue.requeue, item_ids, extra_attempts=extra_attempts)
 
     async def recover_expired(self) -> int:
         """Return expired leases to pending.
 
-        See :meth:`~corekit.queue.QueueBase.recover_expired`..
+        See :meth:`~corekit.queue.QueueBase.recover_expired`.
         """
         return await self._call(self._queue.recover_expired)
 
@@ -191,7 +191,7 @@ class AsyncQueue(Generic[_Q]):
     ) -> list[QueueItem]:
         """Return up to ``limit`` items, oldest id first.
 
-        See :meth:`~corekit.queue.QueueBase.items`..
+        See :meth:`~corekit.queue.QueueBase.items`.
         """
         return await self._call(self._queue.items, status, limit=limit)
 

@@ -16,6 +16,7 @@ from typing import Self
 from corekit.clock import Clock
 from corekit.errors import ConfigurationError, QueueClosedError, QueueFullError
 from corekit.queue._model import (
+    INT_LIMIT,
     Backoff,
     QueueItem,
     check_ids,
@@ -195,7 +196,8 @@ class QueueBase(abc.ABC):
     def lease(self, n: int = 1, *, lease_time: float | None = None) -> list[QueueItem]:
         """Lease up to ``n`` leasable items: highest priority, then longest due, then oldest.
 
-        Expired leases are recovered first. Each leased item's ``attempts`` grows by one.
+        Expired leases are recovered first (see :meth:`recover_expired`). Each leased item's
+        ``attempts`` grows by one.
 
         Args:
             n: most items to lease.
@@ -375,7 +377,7 @@ class QueueBase(abc.ABC):
         Returns:
             How many items were requeued.
         """
-        ids = check_ids(item_ids)
+        ids = [i for i in check_ids(item_ids) if abs(i) <= INT_LIMIT]  # see get()
         extra = (
             self.max_attempts
             if extra_attempts is None
@@ -388,7 +390,9 @@ class QueueBase(abc.ABC):
     def recover_expired(self) -> int:
         """Return leased items whose lease expired to pending; returns how many.
 
-        ``lease()`` and opening a SQLite queue do this too.
+        An item whose expired lease was its last attempt (``attempts >= max_attempts``) is
+        dead-lettered instead (and counted): its consumer crashed or outran the lease every
+        time. ``lease()`` and opening a SQLite queue do this too.
         """
         with self._lock:
             self._check_open()
@@ -413,7 +417,8 @@ class QueueBase(abc.ABC):
             raise ConfigurationError(msg)
         with self._lock:
             self._check_open()
-            return self._get(item_id)
+            # An id SQLite cannot hold is in no queue (and would fail to bind).
+            return self._get(item_id) if abs(item_id) <= INT_LIMIT else None
 
     def counts(self) -> dict[QueueItemStatus, int]:
         """Return how many items are in each status (every status is present)."""

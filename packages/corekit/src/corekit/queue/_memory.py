@@ -19,7 +19,14 @@ from dataclasses import dataclass
 
 from corekit.clock import Clock, system_clock
 from corekit.queue._base import QueueBase, full_error
-from corekit.queue._model import Backoff, QueueItem, check_lease, nack_outcome
+from corekit.queue._model import (
+    EXPIRED_ON_LAST_ATTEMPT,
+    Backoff,
+    QueueItem,
+    check_lease,
+    log_recovery,
+    nack_outcome,
+)
 from corekit.queue._status import QueueItemStatus
 
 logger = logging.getLogger(__name__)
@@ -250,13 +257,18 @@ class MemoryQueue(QueueBase):
             for row in map(self._rows.__getitem__, self._leased)
             if row.lease_expires_at is not None and row.lease_expires_at <= now
         ]
+        dead = 0
         for row in sorted(expired, key=lambda r: r.id):
             row.lease_token = None
             row.lease_expires_at = None
             row.updated_at = now
-            self._set_status(row, _PENDING)
-        if expired:
-            logger.info("queue %r recovered %d expired leases", self.name, len(expired))
+            if row.attempts >= row.max_attempts:  # see SQLiteQueue: no endless crash loop
+                row.last_error = EXPIRED_ON_LAST_ATTEMPT
+                self._set_status(row, _DEAD)
+                dead += 1
+            else:
+                self._set_status(row, _PENDING)
+        log_recovery(self.name, dead, len(expired) - dead)
         return len(expired)
 
     def _purge_done(self, older_than: float) -> int:

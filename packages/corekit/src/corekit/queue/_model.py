@@ -8,6 +8,7 @@ written once.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,8 +17,23 @@ from typing import Any
 from corekit.errors import ConfigurationError, LeaseError
 from corekit.queue._status import QueueItemStatus
 
+logger = logging.getLogger(__name__)
+
 MAX_ERROR_CHARS = 2048
 """``last_error`` is cut to this many characters so one bad item cannot bloat the queue."""
+
+INT_LIMIT = 2**62
+"""Largest magnitude accepted for counts, ids and priorities.
+
+SQLite stores 64-bit integers (a larger Python int fails to bind); the margin below 2**63
+keeps ``attempts + extra_attempts`` in range as well.
+"""
+
+EXPIRED_ON_LAST_ATTEMPT = (
+    "dead-lettered: its lease expired on its last attempt (the consumer crashed or outran "
+    "the lease; extend() long work)"
+)
+"""``last_error`` of an item whose lease expired after it had used its ``max_attempts``."""
 
 _TRUNCATED = "...[truncated]"
 _STATUS_VALUES = frozenset(s.value for s in QueueItemStatus)
@@ -50,7 +66,8 @@ class QueueItem:
         priority: higher is leased first.
         status: where the item is in its life (see :class:`QueueItemStatus`).
         attempts: how many leases were granted so far; it only grows.
-        max_attempts: a nack at or beyond this many attempts dead-letters the item.
+        max_attempts: a nack at or beyond this many attempts dead-letters the item, and so
+            does the expiry of a lease at or beyond it.
         not_before: wall-clock time (epoch seconds) before which the item is not leased.
         created_at: wall-clock time of the put.
         updated_at: wall-clock time of the last change.
@@ -118,8 +135,18 @@ def encode_payload(payload: object) -> str:
 
 
 def truncate_error(error: str | None) -> str | None:
-    """Cut an error message to :data:`MAX_ERROR_CHARS`."""
-    if error is None or len(error) <= MAX_ERROR_CHARS:
+    """Cut an error message to :data:`MAX_ERROR_CHARS` and make it storable as UTF-8.
+
+    Lone surrogates (``os.fsdecode`` makes them from file names that are not UTF-8) are
+    backslash-escaped: SQLite cannot store them, and a nack must not fail on its message.
+    """
+    if error is None:
+        return None
+    try:
+        error.encode()
+    except UnicodeEncodeError:
+        error = error.encode(errors="backslashreplace").decode()
+    if len(error) <= MAX_ERROR_CHARS:
         return error
     return error[: MAX_ERROR_CHARS - len(_TRUNCATED)] + _TRUNCATED
 
@@ -128,9 +155,9 @@ def truncate_error(error: str | None) -> str | None:
 
 
 def check_int(name: str, value: object, *, minimum: int) -> int:
-    """Return ``value`` if it is an int (not a bool) >= ``minimum``, else raise."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        msg = f"{name} must be an int >= {minimum}, got {value!r}"
+    """Return ``value`` if it is an int (not a bool) from ``minimum`` to :data:`INT_LIMIT`."""
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= INT_LIMIT:
+        msg = f"{name} must be an int from {minimum} to 2**62, got {value!r}"
         raise ConfigurationError(msg)
     return value
 
@@ -151,17 +178,34 @@ def check_seconds(name: str, value: object, *, positive: bool) -> float:
 
 
 def check_key(key: object) -> str | None:
-    """Return ``key`` if it is ``None`` or a non-empty str, else raise."""
-    if key is None or (isinstance(key, str) and key):
-        return key
-    msg = f"key must be None or a non-empty str, got {key!r}"
+    """Return ``key`` if it is ``None`` or a non-empty str that UTF-8 can encode, else raise."""
+    if key is None:
+        return None
+    if isinstance(key, str) and key:
+        try:
+            key.encode()
+        except UnicodeEncodeError:
+            pass  # a lone surrogate, e.g. from a file name that is not UTF-8
+        else:
+            return key
+    msg = (
+        f"key must be None or a non-empty str without lone surrogates (it is stored as "
+        f"UTF-8), got {key!r}"
+    )
     raise ConfigurationError(msg)
 
 
 def check_priority(priority: object) -> int:
-    """Return ``priority`` if it is an int (not a bool), else raise."""
-    if isinstance(priority, bool) or not isinstance(priority, int):
-        msg = f"priority must be an int (higher is leased first), got {priority!r}"
+    """Return ``priority`` if it is an int (not a bool) within +-:data:`INT_LIMIT`, else raise."""
+    if (
+        isinstance(priority, bool)
+        or not isinstance(priority, int)
+        or not -INT_LIMIT <= priority <= INT_LIMIT
+    ):
+        msg = (
+            f"priority must be an int from -2**62 to 2**62 (higher is leased first), "
+            f"got {priority!r}"
+        )
         raise ConfigurationError(msg)
     return priority
 
@@ -256,6 +300,18 @@ def nack_outcome(
         wait = backoff(attempts)
         delay = check_seconds("the value returned by backoff", wait, positive=False)
     return QueueItemStatus.PENDING, now + delay
+
+
+def log_recovery(queue: str, dead: int, recovered: int) -> None:
+    """Log what a recovery of expired leases did (after it took effect)."""
+    if recovered:
+        logger.info("queue %r recovered %d expired leases", queue, recovered)
+    if dead:
+        logger.warning(
+            "queue %r dead-lettered %d items whose lease expired on their last attempt",
+            queue,
+            dead,
+        )
 
 
 def lease_order(item: QueueItem) -> tuple[int, float, int]:

@@ -22,7 +22,9 @@ How it stays correct:
   ack/nack/extend match the lease token, so a consumer whose lease was recovered and
   re-leased cannot ack someone else's lease.
 * Expired leases go back to pending on open, in every ``lease()`` and in
-  ``recover_expired()``: a consumer killed mid-item loses its lease, not the item.
+  ``recover_expired()``: a consumer killed mid-item loses its lease, not the item. A lease
+  that expires on the item's last attempt dead-letters it instead, so an item that kills
+  its consumer every time cannot stall the queue for ever.
 * ``PRAGMA user_version`` records the schema version of the file.
 """
 
@@ -42,11 +44,13 @@ from corekit.clock import Clock, system_clock
 from corekit.errors import ConfigurationError, LeaseError, QueueError
 from corekit.queue._base import QueueBase, full_error
 from corekit.queue._model import (
+    EXPIRED_ON_LAST_ATTEMPT,
     Backoff,
     QueueItem,
     check_lease,
     check_seconds,
     lease_order,
+    log_recovery,
     nack_outcome,
 )
 from corekit.queue._status import QueueItemStatus
@@ -55,6 +59,9 @@ logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 """Schema version written to ``PRAGMA user_version``."""
+
+MIN_SQLITE = (3, 35, 0)
+"""Oldest SQLite library the queue runs on (``UPDATE ... RETURNING`` came in 3.35)."""
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _COLUMNS = (
@@ -109,7 +116,8 @@ class SQLiteQueue(QueueBase):
 
     Raises:
         ConfigurationError: an argument is invalid or the file has a newer schema.
-        QueueError: the file cannot be opened or is not a database.
+        QueueError: the file cannot be opened or is not a database, or the SQLite library
+            is older than 3.35.
     """
 
     def __init__(
@@ -145,6 +153,14 @@ class SQLiteQueue(QueueBase):
             raise ConfigurationError(msg)
         self.synchronous = synchronous
         timeout = check_seconds("busy_timeout", busy_timeout, positive=False)
+        if sqlite3.sqlite_version_info < MIN_SQLITE:
+            # Otherwise the first lease fails with a bare "syntax error".
+            msg = (
+                f"SQLiteQueue needs SQLite >= 3.35 (for UPDATE ... RETURNING); this Python "
+                f"uses SQLite {sqlite3.sqlite_version}: use a Python built with a newer SQLite "
+                "(uv-managed Pythons and the python.org Windows and macOS installers bundle one)"
+            )
+            raise QueueError(msg)
         self.path = Path(path)
         if not self.path.parent.is_dir():
             msg = f"path {str(self.path)!r}: directory {str(self.path.parent)!r} does not exist"
@@ -176,9 +192,16 @@ class SQLiteQueue(QueueBase):
             f"INSERT INTO {t} (payload, key, priority, status, attempts, max_attempts, "  # noqa: S608
             "not_before, created_at, updated_at) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?, ?)"
         )
+        expired = f"WHERE {_ACTIVE} AND status = 'leased' AND lease_expires_at <= ?"
+        # Dead-letters the expired leases that were the item's last attempt: otherwise an item
+        # whose processing kills the consumer would be leased again after every restart.
+        self._sql_expire_dead = (
+            f"UPDATE {t} SET status = 'dead', last_error = ?, lease_token = NULL, "  # noqa: S608
+            f"lease_expires_at = NULL, updated_at = ? {expired} AND attempts >= max_attempts"
+        )
         self._sql_recover = (
             f"UPDATE {t} SET status = 'pending', lease_token = NULL, lease_expires_at = NULL, "  # noqa: S608
-            f"updated_at = ? WHERE {_ACTIVE} AND status = 'leased' AND lease_expires_at <= ?"
+            f"updated_at = ? {expired}"
         )
         lease = (
             f"UPDATE {t} SET status = 'leased', attempts = attempts + 1, lease_token = ?, "  # noqa: S608
@@ -360,7 +383,7 @@ class SQLiteQueue(QueueBase):
         try:
             execute("BEGIN IMMEDIATE")
             now = self.clock.time()
-            recovered = execute(self._sql_recover, (now, now)).rowcount
+            expired = self._recover(self._conn, now)
             rows = execute(self._sql_lease, (token, now + lease_time, now, now, n)).fetchall()
             execute("COMMIT")
         except sqlite3.Error as exc:
@@ -369,9 +392,20 @@ class SQLiteQueue(QueueBase):
         except BaseException:
             self._rollback()
             raise
-        if recovered:
-            logger.info("queue %r recovered %d expired leases", self.name, recovered)
+        log_recovery(self.name, *expired)
         return self._leased(rows)
+
+    def _recover(self, conn: sqlite3.Connection, now: float) -> tuple[int, int]:
+        """Dead-letter or return to pending the expired leases, inside a transaction.
+
+        Returns:
+            How many were dead-lettered and how many recovered; pass them to
+            :func:`log_recovery` once the transaction committed.
+        """
+        args = (EXPIRED_ON_LAST_ATTEMPT, now, now)
+        dead: int = conn.execute(self._sql_expire_dead, args).rowcount
+        recovered: int = conn.execute(self._sql_recover, (now, now)).rowcount
+        return dead, recovered
 
     @staticmethod
     def _leased(rows: list[Any]) -> list[QueueItem]:
@@ -403,6 +437,7 @@ class SQLiteQueue(QueueBase):
     def _ack_and_lease(self, item: QueueItem, n: int, lease_time: float) -> list[QueueItem]:
         token = secrets.token_hex(16)
         refused = False
+        expired = (0, 0)
         with self._transaction() as conn:
             now = self.clock.time()
             if conn.execute(self._sql_ack, (now, item.id, item.lease_token)).rowcount != 1:
@@ -414,15 +449,14 @@ class SQLiteQueue(QueueBase):
                     self._sql_lease_fast, (token, now + lease_time, now, now, n, now)
                 ).fetchall()
                 if not rows:
-                    recovered = conn.execute(self._sql_recover, (now, now)).rowcount
+                    expired = self._recover(conn, now)
                     rows = conn.execute(
                         self._sql_lease, (token, now + lease_time, now, now, n)
                     ).fetchall()
-                    if recovered:
-                        logger.info("queue %r recovered %d expired leases", self.name, recovered)
         if refused:
             msg = f"cannot ack item {item.id} of queue {self.name!r}: its lease changed"
             raise LeaseError(msg)
+        log_recovery(self.name, *expired)
         return self._leased(rows)
 
     def _nack(self, item: QueueItem, error: str | None, delay: float | None, dead: bool) -> None:
@@ -464,11 +498,9 @@ class SQLiteQueue(QueueBase):
 
     def _recover_expired(self) -> int:
         with self._transaction() as conn:
-            now = self.clock.time()
-            count: int = conn.execute(self._sql_recover, (now, now)).rowcount
-        if count:
-            logger.info("queue %r recovered %d expired leases", self.name, count)
-        return count
+            dead, recovered = self._recover(conn, self.clock.time())
+        log_recovery(self.name, dead, recovered)
+        return dead + recovered
 
     def _purge_done(self, older_than: float) -> int:
         with self._transaction() as conn:

@@ -16,9 +16,9 @@ class QueueItemStatus(enum.StrEnum):
       current ``lease_token`` may ack, nack or extend it.
     * ``DONE``: acknowledged. The row stays (counted, its key still reserved) until
       ``purge_done`` removes it.
-    * ``DEAD``: dead-lettered, either because a nack found the item had used its
-      ``max_attempts`` or because the consumer said so (``nack(dead=True)``). Kept until an
-      operator requeues it.
+    * ``DEAD``: dead-lettered, either because the item used its ``max_attempts`` (a nack,
+      or the expiry of its last lease) or because the consumer said so
+      (``nack(dead=True)``). Kept until an operator requeues it.
 
     Allowed transitions (nothing else happens to an item)::
 
@@ -27,6 +27,8 @@ class QueueItemStatus(enum.StrEnum):
         LEASED  --nack---> PENDING   (not_before = now + delay or back-off)
         LEASED  --expiry-> PENDING   (the lease ran out; recovered by lease(), on open or by
                                       recover_expired())
+        LEASED  --expiry-> DEAD      (the same, when attempts >= max_attempts: an item that
+                                      crashes its consumer is not leased for ever)
         LEASED  --nack---> DEAD      (attempts >= max_attempts, or nack(dead=True))
         DEAD    --requeue> PENDING   (attempts are kept; max_attempts is raised)
 

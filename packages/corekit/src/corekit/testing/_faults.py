@@ -30,10 +30,18 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs
 
+import anyio
+
 from corekit.clock import Clock, system_clock
 from corekit.errors import ConfigurationError
 from corekit.testing._faultspec import Fault, build_fault, encode_body
-from corekit.testing._requestlog import RecordedRequest, redact_headers, redact_query
+from corekit.testing._requestlog import (
+    BodyTap,
+    RecordedRequest,
+    redact_body,
+    redact_headers,
+    redact_query,
+)
 from corekit.testing._server import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
@@ -64,6 +72,11 @@ class FaultInjector:
     aborts; uvicorn closes the socket and logs "Exception in ASGI application". httpx2 raises
     ``httpx2.RemoteProtocolError`` ("peer closed connection without sending complete message
     body"), a ``httpx2.TransportError``: the same family as a connection reset mid-response.
+    With ``after_app=True`` the app handles the request first (an order gets booked) and only
+    its response is lost: the case a client must treat as "outcome unknown".
+
+    Injected latency ends early when the client disconnects (e.g. after its read timeout);
+    the app is then called as usual, as a slow server would still handle the request.
 
     The control API under ``prefix`` (JSON in and out):
 
@@ -94,6 +107,11 @@ class FaultInjector:
             ``/_emulator/actions/<name>``; may be async; the result is answered as JSON. A
             ``ValueError`` raised by an action answers 422 with its message.
         log_limit: how many requests the log keeps (oldest dropped first).
+        body_limit: how many bytes of each request body the log keeps (``0``: none).
+
+    Raises:
+        ConfigurationError: an argument is invalid (``on_reset`` must be a plain function:
+            :meth:`reset` runs it in the caller's thread, so it cannot be awaited).
     """
 
     def __init__(
@@ -105,8 +123,10 @@ class FaultInjector:
         on_reset: Callable[[], object] | None = None,
         actions: Mapping[str, Callable[[dict[str, Any]], Any]] | None = None,
         log_limit: int = 10_000,
+        body_limit: int = 64 * 1024,
     ) -> None:
-        _check_init(app, prefix, on_reset, actions, log_limit)
+        _check_init(app, prefix, on_reset, actions, log_limit, body_limit=body_limit)
+        self.body_limit = body_limit
         self.app = app
         self.clock = clock
         self.prefix = prefix
@@ -157,13 +177,27 @@ class FaultInjector:
         """
         return self.add("latency", path, count=count, method=method, seconds=seconds)
 
-    def drop(self, path: str, *, count: int | None = 1, method: str | None = None) -> Fault:
+    def drop(
+        self,
+        path: str,
+        *,
+        count: int | None = 1,
+        method: str | None = None,
+        after_app: bool = False,
+    ) -> Fault:
         """Drop the connection of matching requests after the response head (see the class doc).
+
+        Args:
+            path: exact path or :mod:`fnmatch` pattern.
+            count: how many matching requests to affect; ``None`` until reset.
+            method: method to match; ``None`` for any.
+            after_app: let the app handle the request first and drop its response, so the
+                request takes effect but the client never learns the outcome.
 
         Returns:
             The queued fault.
         """
-        return self.add("drop", path, count=count, method=method)
+        return self.add("drop", path, count=count, method=method, after_app=after_app)
 
     def rate_limit(
         self,
@@ -282,21 +316,24 @@ class FaultInjector:
         started = self.clock.monotonic()
         method: str = scope["method"]
         fault = self._take_fault(method, scope["path"])
-        body_size = 0
+        tap = BodyTap(receive, self.body_limit)
         status: int | None = None
         logged = False
+        dropping = fault is not None and fault.kind == "drop"
 
         def log() -> None:
             nonlocal logged
             if logged:
                 return
             logged = True
+            headers = redact_headers(scope.get("headers", ()))
             record = RecordedRequest(
                 method=method.upper(),
                 path=scope["path"],
                 query=redact_query(bytes(scope.get("query_string", b"")).decode("latin-1")),
-                headers=redact_headers(scope.get("headers", ())),
-                body_size=body_size,
+                headers=headers,
+                body_size=tap.size,
+                body=redact_body(b"".join(tap.chunks), headers.get("content-type", "")),
                 status=status,
                 fault=fault.kind if fault is not None else None,
                 fault_id=fault.id if fault is not None else None,
@@ -306,13 +343,6 @@ class FaultInjector:
             with self._lock:
                 self._log.append(record)
 
-        async def counting_receive() -> Message:
-            nonlocal body_size
-            message = await receive()
-            if message["type"] == "http.request":
-                body_size += len(message.get("body", b""))
-            return message
-
         async def watching_send(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
@@ -321,29 +351,59 @@ class FaultInjector:
                 # Logged before the last chunk goes out: a client that has its response
                 # always finds the request in the log.
                 log()
-            await send(message)
+            if not dropping:  # a dropped request's response is lost with the connection
+                await send(message)
 
         try:
-            if fault is None:
-                await self.app(scope, counting_receive, watching_send)
-            elif fault.kind == "latency":
-                await self.clock.asleep(fault.seconds or 0.0)
-                await self.app(scope, counting_receive, watching_send)
+            if fault is None or fault.kind == "latency":
+                if fault is not None:
+                    tap.source = await self._delay(fault.seconds or 0.0, receive)
+                await self.app(scope, tap.receive, watching_send)
+            elif fault.kind == "drop":
+                if fault.after_app:
+                    await self.app(scope, tap.receive, watching_send)
+                else:
+                    await _drain(tap.receive)
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [(b"content-type", b"application/json")],
+                    }
+                )
+                msg = f"connection dropped by corekit.testing fault {fault.id}"
+                raise _DroppedConnection(msg)
             else:
-                await _drain(counting_receive)
-                if fault.kind == "drop":
-                    await send(
-                        {
-                            "type": "http.response.start",
-                            "status": 200,
-                            "headers": [(b"content-type", b"application/json")],
-                        }
-                    )
-                    msg = f"connection dropped by corekit.testing fault {fault.id}"
-                    raise _DroppedConnection(msg)
+                await _drain(tap.receive)
                 await self._answer(fault, method, watching_send)
         finally:
             log()
+
+    async def _delay(self, seconds: float, receive: Receive) -> Receive:
+        """Sleep ``seconds`` on the clock, or until the client disconnects.
+
+        Returns:
+            The ``receive`` for the app: it first replays what was read while waiting.
+        """
+        pending: collections.deque[Message] = collections.deque()
+
+        async def watch(scope: anyio.CancelScope) -> None:
+            while True:
+                message = await receive()
+                pending.append(message)
+                if message["type"] == "http.disconnect":
+                    scope.cancel()
+                    return
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watch, tg.cancel_scope)
+            await self.clock.asleep(seconds)
+            tg.cancel_scope.cancel()
+
+        async def replay() -> Message:
+            return pending.popleft() if pending else await receive()
+
+        return replay
 
     async def _answer(self, fault: Fault, method: str, send: Send) -> None:
         status = fault.status or 429
@@ -443,7 +503,13 @@ class FaultInjector:
 
 
 def _check_init(
-    app: object, prefix: object, on_reset: object, actions: object, log_limit: object
+    app: object,
+    prefix: object,
+    on_reset: object,
+    actions: object,
+    log_limit: object,
+    *,
+    body_limit: object,
 ) -> None:
     if not callable(app):
         msg = f"FaultInjector(app=...) must be an ASGI app (a callable), got {app!r}"
@@ -454,8 +520,11 @@ def _check_init(
             f"with '/' (e.g. '/_emulator'), got {prefix!r}"
         )
         raise ConfigurationError(msg)
-    if on_reset is not None and not callable(on_reset):
-        msg = f"FaultInjector(on_reset=...) must be a callable or None, got {on_reset!r}"
+    if on_reset is not None and (not callable(on_reset) or inspect.iscoroutinefunction(on_reset)):
+        msg = (
+            f"FaultInjector(on_reset=...) must be a plain (not async) callable or None, "
+            f"got {on_reset!r}"
+        )
         raise ConfigurationError(msg)
     if actions is not None:
         if not isinstance(actions, Mapping):
@@ -472,6 +541,9 @@ def _check_init(
                 raise ConfigurationError(msg)
     if isinstance(log_limit, bool) or not isinstance(log_limit, int) or log_limit < 1:
         msg = f"FaultInjector(log_limit=...) must be a positive int, got {log_limit!r}"
+        raise ConfigurationError(msg)
+    if isinstance(body_limit, bool) or not isinstance(body_limit, int) or body_limit < 0:
+        msg = f"FaultInjector(body_limit=...) must be an int >= 0 (bytes), got {body_limit!r}"
         raise ConfigurationError(msg)
 
 

@@ -24,7 +24,7 @@ FaultKind: TypeAlias = Literal["status", "latency", "drop", "rate_limit"]
 
 _COMMON_FIELDS = ("kind", "path", "method", "count")
 _KIND_FIELDS: dict[str, tuple[str, ...]] = {
-    "drop": (),
+    "drop": ("after_app",),
     "latency": ("seconds",),
     "rate_limit": ("retry_after", "http_date", "body"),
     "status": ("status", "body", "headers"),
@@ -56,6 +56,8 @@ class Fault:
         seconds: the delay (``latency`` kind).
         retry_after: seconds announced in ``Retry-After`` (``rate_limit`` kind).
         http_date: whether ``Retry-After`` is an HTTP date instead of seconds.
+        after_app: whether the app handles the request before the connection drops
+            (``drop`` kind): its side effects happen, its response is lost.
     """
 
     id: str
@@ -70,6 +72,7 @@ class Fault:
     seconds: float | None = None
     retry_after: float | None = None
     http_date: bool = False
+    after_app: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         """Whether a request with ``method`` and ``path`` is affected by this fault."""
@@ -150,14 +153,19 @@ def _kind_fields(kind: str, spec: Mapping[str, Any]) -> dict[str, Any]:
     elif kind == "rate_limit":
         fields["status"] = 429
         fields["retry_after"] = _check_seconds("retry_after", spec["retry_after"])
-        http_date = spec.get("http_date", False)
-        if not isinstance(http_date, bool):
-            raise ConfigurationError(f"http_date: expected true or false, got {http_date!r}")
-        fields["http_date"] = http_date
+        fields["http_date"] = _check_flag("http_date", spec.get("http_date", False))
+    elif kind == "drop":
+        fields["after_app"] = _check_flag("after_app", spec.get("after_app", False))
     if "body" in _KIND_FIELDS[kind] and spec.get("body") is not None:
         encode_body(spec["body"])  # fail now rather than at request time
         fields["body"] = spec["body"]
     return fields
+
+
+def _check_flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"{name}: expected true or false, got {value!r}")
+    return value
 
 
 def _check_seconds(name: str, value: object) -> float:
