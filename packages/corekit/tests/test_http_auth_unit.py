@@ -331,7 +331,7 @@ def test_refresh_answer_without_refresh_token_keeps_the_old_one(
                 }
             },
             AuthenticationError,
-            "invalid_grant: password [redacted] is wrong",
+            "invalid_grant: password [REDACTED] is wrong",
         ),
         (200, {"json": {"error": "access_denied"}}, AuthenticationError, "HTTP 200, access_denied"),
         (

@@ -135,7 +135,7 @@ async def test_token_endpoint_refusal_is_not_retried_and_names_the_api_request(f
     assert server.paths() == ["/oauth/token"]
     assert clock.sleeps == []
     notes = " ".join(info.value.__notes__)
-    assert f"while authenticating GET {BASE}/data?access_token=[redacted]" in notes
+    assert f"while authenticating GET {BASE}/data?access_token=[REDACTED]" in notes
     assert "attempt 1/5" in notes
 
 

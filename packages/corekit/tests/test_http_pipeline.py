@@ -826,7 +826,7 @@ async def test_no_secret_reaches_logs_or_errors(face, caplog):
     for record in caplog.records:
         texts.append(record.getMessage())
         texts.extend(str(v) for v in vars(record).values())
-    assert any("[redacted]" in t for t in texts)
+    assert any("[REDACTED]" in t for t in texts)
     assert any("Retrying GET" in t for t in texts)
     assert any("stamina.retry_scheduled" in t for t in texts)
     leaks = [t for t in texts for s in SECRETS if s in t]

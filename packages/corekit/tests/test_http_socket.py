@@ -232,7 +232,7 @@ async def test_no_secret_in_socket_level_logs(face, server, injector, caplog):
     )
     messages = [r.getMessage() for r in caplog.records]
     assert any(m.startswith("receive_response_headers.complete") for m in messages)
-    assert any("(b'set-cookie', b'[redacted]')" in m for m in messages)
+    assert any("(b'set-cookie', b'[REDACTED]')" in m for m in messages)
     assert [m for m in messages if "s3cr3t" in m] == []
 
 

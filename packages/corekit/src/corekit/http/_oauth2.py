@@ -31,6 +31,7 @@ from authlib.oauth2.rfc6749.parameters import (
 )
 from authlib.oauth2.rfc6750 import add_bearer_token
 
+from corekit._secrets import REDACTED
 from corekit.clock import Clock, system_clock
 from corekit.errors import (
     AuthenticationError,
@@ -454,5 +455,5 @@ def _strip_query(url: str) -> str:
 def _scrub(text: str, secrets: Sequence[object]) -> str:
     for secret in secrets:
         if isinstance(secret, str) and len(secret) >= 4:
-            text = text.replace(secret, "[redacted]")
+            text = text.replace(secret, REDACTED)
     return text

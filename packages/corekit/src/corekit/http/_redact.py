@@ -1,8 +1,9 @@
 """Keep secrets out of log lines and error messages.
 
-A header or query parameter is secret if its name is one of the well-known credential headers
-or contains a telltale fragment (``token``, ``key``, ``session`` ...); its value is replaced by
-``[redacted]``, as is the password (or a lone user name, often a token) in a URL.
+A header or query parameter is secret by the one rule of :mod:`corekit._secrets` (its name
+contains ``auth``, ``token``, ``key``, ``session`` ...) or if the client was told so; its value
+is replaced by ``[REDACTED]``, as is the password (or a lone user name, often a token) in a
+URL.
 
 httpx2 logs every request URL (query string included) at INFO and httpcore2 logs response
 headers (``Set-Cookie``) at DEBUG. No library offers a hook for that, so
@@ -22,25 +23,7 @@ from urllib.parse import quote
 
 import httpx2
 
-REDACTED = "[redacted]"
-
-SENSITIVE_HEADERS: frozenset[str] = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
-)
-"""Header names whose values are always secret (lower case)."""
-
-SENSITIVE_FRAGMENTS: tuple[str, ...] = (
-    "token",
-    "secret",
-    "password",
-    "passwd",
-    "api_key",
-    "apikey",
-    "key",
-    "signature",
-    "session",
-)
-"""A header or parameter whose lower-cased name contains one of these is secret."""
+from corekit._secrets import REDACTED, is_secret_name
 
 
 class Redactor:
@@ -54,18 +37,18 @@ class Redactor:
     __slots__ = ("_headers", "_params")
 
     def __init__(self, headers: Iterable[str] = (), params: Iterable[str] = ()) -> None:
-        self._headers = SENSITIVE_HEADERS | {h.lower() for h in headers}
+        self._headers = frozenset(h.lower() for h in headers)
         self._params = frozenset(p.lower() for p in params)
 
     def is_secret_header(self, name: str) -> bool:
         """Return whether the value of header ``name`` must not be shown."""
         lowered = name.lower()
-        return lowered in self._headers or _has_fragment(lowered)
+        return lowered in self._headers or is_secret_name(lowered)
 
     def is_secret_param(self, name: str) -> bool:
         """Return whether the value of query parameter ``name`` must not be shown."""
         lowered = name.lower()
-        return lowered in self._params or _has_fragment(lowered)
+        return lowered in self._params or is_secret_name(lowered)
 
     def url(self, url: httpx2.URL) -> str:
         """Render ``url`` with secret query values and credentials redacted."""
@@ -96,10 +79,6 @@ class Redactor:
         if raw in text:
             text = text.replace(raw, self.url(url))
         return text
-
-
-def _has_fragment(lowered: str) -> bool:
-    return any(fragment in lowered for fragment in SENSITIVE_FRAGMENTS)
 
 
 _DEFAULT = Redactor()

@@ -23,37 +23,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from corekit._secrets import REDACTED, is_secret_name
 from corekit.testing._server import Message, Receive
 
-REDACTED = "[REDACTED]"
-"""What a secret header or query value is replaced with in the log."""
-
-# Header or query parameter names containing one of these are treated as secrets.
-_SECRET_PARTS = (
-    "auth",
-    "token",
-    "secret",
-    "password",
-    "passwd",
-    "api-key",
-    "api_key",
-    "apikey",
-    "cookie",
-    "session",
-    "signature",
-    "credential",
-)
-_SECRET_QUERY_NAMES = frozenset({"key", "code", "sig", "jwt"})
 # For these the scheme is kept ("Bearer [REDACTED]"): tests can still check how a client
 # authenticated without the credential ending up in the log.
 _SCHEME_HEADERS = frozenset({"authorization", "proxy-authorization"})
 # A JSON member with a string value; the value may be cut off by the body limit.
 _JSON_STRING_MEMBER = re.compile(rb'"((?:[^"\\]|\\.)*)"(\s*:\s*)"(?:[^"\\]|\\.)*("|\\?\Z)')
-
-
-def _is_secret(name: str) -> bool:
-    lowered = name.lower()
-    return any(part in lowered for part in _SECRET_PARTS)
 
 
 def redact_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
@@ -70,7 +47,7 @@ def redact_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
         if name in _SCHEME_HEADERS:
             scheme, _, credential = value.strip().partition(" ")
             value = f"{scheme} {REDACTED}" if credential else REDACTED
-        elif _is_secret(name):
+        elif is_secret_name(name):
             value = REDACTED
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
     return headers
@@ -84,11 +61,9 @@ def redact_query(query: str) -> str:
     if not query:
         return query
     pairs = parse_qsl(query, keep_blank_values=True)
-    if not any(_is_secret(k) or k.lower() in _SECRET_QUERY_NAMES for k, _ in pairs):
+    if not any(is_secret_name(k) for k, _ in pairs):
         return query
-    redacted = [
-        (k, REDACTED if _is_secret(k) or k.lower() in _SECRET_QUERY_NAMES else v) for k, v in pairs
-    ]
+    redacted = [(k, REDACTED if is_secret_name(k) else v) for k, v in pairs]
     return urlencode(redacted, safe="[]")
 
 
@@ -107,7 +82,7 @@ def redact_body(body: bytes, content_type: str) -> bytes:
     if media_type == "application/json" or media_type.endswith("+json"):
 
         def member(match: re.Match[bytes]) -> bytes:
-            if not _is_secret(match[1].decode("utf-8", "replace")):
+            if not is_secret_name(match[1].decode("utf-8", "replace")):
                 return match[0]
             return b'"%s"%s"%s"' % (match[1], match[2], REDACTED.encode())
 
