@@ -56,6 +56,7 @@ def trip(breaker: CircuitBreaker, key: str = "default", n: int = 3) -> None:
 
 def test_public_names() -> None:
     assert corekit.breaker.__all__ == [
+        "Admission",
         "BreakerSnapshot",
         "Circuit",
         "CircuitBreaker",
@@ -710,3 +711,31 @@ def test_threads_chaos_keeps_probe_limit_and_hook_order() -> None:
                 assert old is state, (key, old, state)
                 state = new
         assert state is final[key]
+
+
+def test_admission_keeps_stale_outcomes_from_settling_a_half_open_circuit(
+    clock: FakeClock,
+) -> None:
+    breaker = CircuitBreaker(failure_threshold=1, recovery_time=10.0, clock=clock)
+    slow = breaker.before_call("h")  # admitted while CLOSED, finishes much later
+    assert slow.period is None
+    breaker.record_failure("h", breaker.before_call("h"))  # opens the circuit
+    clock.advance(10.0)
+    probe = breaker.before_call("h")  # the one probe of this half-open period
+    assert probe.period is not None
+    breaker.record_success("h", slow)  # stale: must neither close nor free the probe slot
+    assert breaker.state("h") is CircuitState.HALF_OPEN
+    with pytest.raises(CircuitOpenError):
+        breaker.before_call("h")
+    breaker.record_success("h", probe)
+    assert breaker.state("h") is CircuitState.CLOSED
+
+
+def test_outcomes_without_admission_count_as_probe_outcomes(clock: FakeClock) -> None:
+    breaker = CircuitBreaker(failure_threshold=1, recovery_time=10.0, clock=clock)
+    breaker.before_call("h")
+    breaker.record_failure("h")
+    clock.advance(10.0)
+    breaker.before_call("h")
+    breaker.record_success("h")
+    assert breaker.state("h") is CircuitState.CLOSED

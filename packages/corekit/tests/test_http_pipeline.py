@@ -19,7 +19,7 @@ import stamina
 from stamina.instrumentation import RetryDetails, set_on_retry_hooks
 
 import corekit.http
-from corekit.breaker import CircuitBreaker, CircuitState
+from corekit.breaker import Admission, CircuitBreaker, CircuitState
 from corekit.errors import (
     AuthenticationError,
     CircuitOpenError,
@@ -404,20 +404,29 @@ async def test_one_shot_body_is_never_retried(face):
 
 
 class FakeBreaker:
+    """Records the pipeline's calls, and that each outcome carries its call's admission."""
+
     def __init__(self) -> None:
         self.events: list[tuple[str, str]] = []
+        self.admitted: list[Admission] = []
 
-    def before_call(self, key: str) -> None:
+    def before_call(self, key: str) -> Admission:
         self.events.append(("before", key))
+        self.admitted.append(Admission(len(self.admitted)))
+        return self.admitted[-1]
 
-    def record_success(self, key: str) -> None:
-        self.events.append(("success", key))
+    def _outcome(self, name: str, key: str, admission: Admission | None) -> None:
+        assert admission is self.admitted[-1], "outcome reported without its admission"
+        self.events.append((name, key))
 
-    def record_failure(self, key: str) -> None:
-        self.events.append(("failure", key))
+    def record_success(self, key: str, admission: Admission | None = None) -> None:
+        self._outcome("success", key, admission)
 
-    def release(self, key: str) -> None:
-        self.events.append(("release", key))
+    def record_failure(self, key: str, admission: Admission | None = None) -> None:
+        self._outcome("failure", key, admission)
+
+    def release(self, key: str, admission: Admission | None = None) -> None:
+        self._outcome("release", key, admission)
 
 
 async def test_breaker_bookkeeping_per_attempt(face):

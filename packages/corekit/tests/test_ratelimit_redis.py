@@ -87,42 +87,42 @@ def keys_under(store: redis.Redis, prefix: str) -> list[bytes]:
 async def test_grants_up_to_the_limit_then_waits(face: Face, prefix: str) -> None:
     clock = RecordingClock()
     async with RedisRateLimiter(
-        REDIS_URL, {"default": [Rate(3, 0.3)]}, prefix=prefix, clock=clock
+        REDIS_URL, {"default": [Rate(3, 1.0)]}, prefix=prefix, clock=clock
     ) as limiter:
         started = time.monotonic()
         for _ in range(3):
             await face.acquire(limiter)
         assert clock.sleeps == []
         await face.acquire(limiter)
-        assert time.monotonic() - started >= 0.29
+        assert time.monotonic() - started >= 0.99
         assert clock.sleeps
-        assert all(0 < wait <= 0.3 for wait in clock.sleeps)
+        assert all(0 < wait <= 1.0 for wait in clock.sleeps)
 
 
 @pytest.mark.anyio
 async def test_timeout_refuses_up_front(face: Face, prefix: str) -> None:
     clock = FakeClock()  # only sleeps and timeouts use it: proves nothing slept
     async with RedisRateLimiter(
-        REDIS_URL, {"default": [Rate(1, 0.5)]}, prefix=prefix, clock=clock
+        REDIS_URL, {"default": [Rate(1, 3.0)]}, prefix=prefix, clock=clock
     ) as limiter:
         await face.acquire(limiter, key="k")
         with pytest.raises(RateLimitExceededError) as caught:
             await face.acquire(limiter, key="k", timeout=0.1)
         assert caught.value.bucket == "default"
-        assert 0.3 < caught.value.retry_after <= 0.5
+        assert 1.0 < caught.value.retry_after <= 3.0
         assert clock.sleeps == []
 
 
 def test_several_rates_weights_and_keys(prefix: str) -> None:
     with RedisRateLimiter(
-        REDIS_URL, {"default": [Rate(3, 0.3), Rate(4, 5)]}, prefix=prefix
+        REDIS_URL, {"default": [Rate(3, 1.0), Rate(4, 30)]}, prefix=prefix
     ) as limiter:
         assert limiter.try_acquire(weight=2) == 0.0
         wait = limiter.try_acquire(weight=2)
-        assert 0 < wait <= 0.3
+        assert 0 < wait <= 1.0
         time.sleep(wait)
-        assert limiter.try_acquire(weight=2) == 0.0  # the 0.3 s window emptied
-        assert limiter.try_acquire(weight=1) > 4.0  # 4 per 5 s is spent
+        assert limiter.try_acquire(weight=2) == 0.0  # the 1 s window emptied
+        assert limiter.try_acquire(weight=1) > 25.0  # 4 per 30 s is spent
         assert limiter.try_acquire(key="other", weight=3) == 0.0
 
 
@@ -152,17 +152,21 @@ def test_a_lost_log_resets_the_window_instead_of_lifting_the_limit(
 
 
 def test_a_rebuilt_running_total_expires_with_its_log(store: redis.Redis, prefix: str) -> None:
-    with RedisRateLimiter(REDIS_URL, {"default": [Rate(2, 0.6)]}, prefix=prefix) as limiter:
+    # Redis keeps the time here (the script reads TIME), so this test waits for real; the
+    # margins are wide enough for a loaded machine.
+    with RedisRateLimiter(REDIS_URL, {"default": [Rate(2, 1.2)]}, prefix=prefix) as limiter:
         assert limiter.try_acquire() == 0.0
-        time.sleep(0.3)
+        time.sleep(0.6)
         assert limiter.try_acquire() == 0.0
         (total,) = [key for key in keys_under(store, prefix) if key.endswith(b":sum")]
         store.delete(total)  # evicted
-        time.sleep(0.35)  # the first grant left the window; the second is still in it
+        time.sleep(0.7)  # the first grant left the window; the second is still in it
         assert limiter.try_acquire(weight=2) > 0  # rebuilds the total (1) and refuses
         assert store.get(total) == b"1"
-        assert 0 < store.pttl(total) <= store.pttl(total.removesuffix(b":sum"))
-        time.sleep(0.35)  # the second grant left too: nothing may stay behind
+        with store.pipeline(transaction=True) as pipe:  # both TTLs read at the same instant
+            total_ttl, log_ttl = pipe.pttl(total).pttl(total.removesuffix(b":sum")).execute()
+        assert 0 < total_ttl <= log_ttl
+        time.sleep(0.7)  # the second grant left too: nothing may stay behind
         assert keys_under(store, prefix) == []
         assert limiter.try_acquire(weight=2) == 0.0
 
@@ -265,12 +269,12 @@ def test_another_process_shares_the_quota(prefix: str) -> None:
 
 
 def test_idle_keys_expire(store: redis.Redis, prefix: str) -> None:
-    with RedisRateLimiter(REDIS_URL, {"default": [Rate(2, 0.25)]}, prefix=prefix) as limiter:
+    with RedisRateLimiter(REDIS_URL, {"default": [Rate(2, 0.5)]}, prefix=prefix) as limiter:
         assert limiter.try_acquire(key="k") == 0.0
         keys = keys_under(store, prefix)
         assert len(keys) == 2  # the log and its running total
-        assert all(0 < store.pttl(key) <= 250 for key in keys)
-        time.sleep(0.35)
+        assert all(0 < store.pttl(key) <= 500 for key in keys)
+        time.sleep(0.8)
         assert keys_under(store, prefix) == []
         assert limiter.try_acquire(key="k", weight=2) == 0.0
 

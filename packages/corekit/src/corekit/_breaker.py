@@ -104,6 +104,17 @@ def _check_seconds(name: str, value: object) -> float:
     return float(value)
 
 
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """The ticket :meth:`CircuitBreaker.before_call` hands out for one admitted call.
+
+    Attributes:
+        period: the half-open period the call probes, or ``None`` when it is not a probe.
+    """
+
+    period: int | None
+
+
 class CircuitBreaker:
     """Per-key circuit breaker shared by sync and async callers.
 
@@ -317,17 +328,22 @@ class CircuitBreaker:
             raise error
         return period
 
-    def before_call(self, key: str = DEFAULT_KEY) -> None:
+    def before_call(self, key: str = DEFAULT_KEY) -> Admission:
         """Admit a call for ``key`` or refuse it.
 
         After it returns, report the call's end with exactly one of :meth:`record_success`,
-        :meth:`record_failure` or :meth:`release`.
+        :meth:`record_failure` or :meth:`release`, passing the returned :class:`Admission`
+        so that a call admitted before the circuit last opened cannot close it or take a
+        probe's slot (without it, any outcome reported while half-open counts as a probe's).
+
+        Returns:
+            The call's admission ticket.
 
         Raises:
             CircuitOpenError: the circuit is OPEN (``retry_at`` is when probes are allowed), or
                 HALF_OPEN with all probe slots taken (``retry_at`` is now).
         """
-        self._admit(key)
+        return Admission(self._admit(key))
 
     def _settle(self, key: str, outcome: _Outcome, *, guarded: bool, period: int | None) -> None:
         with self._lock:
@@ -358,29 +374,44 @@ class CircuitBreaker:
             # began before the latest opening and says nothing about the remote side now.
         self._run_hooks()
 
-    def record_success(self, key: str = DEFAULT_KEY) -> None:
+    def record_success(self, key: str = DEFAULT_KEY, admission: Admission | None = None) -> None:
         """Report that an admitted call succeeded.
 
         CLOSED: resets the consecutive-failure count. HALF_OPEN: frees a probe slot and counts
         a success; ``success_threshold`` of them close the circuit.
         """
-        self._settle(key, _Outcome.SUCCESS, guarded=False, period=None)
+        self._settle(
+            key,
+            _Outcome.SUCCESS,
+            guarded=admission is not None,
+            period=None if admission is None else admission.period,
+        )
 
-    def record_failure(self, key: str = DEFAULT_KEY) -> None:
+    def record_failure(self, key: str = DEFAULT_KEY, admission: Admission | None = None) -> None:
         """Report that an admitted call failed.
 
         CLOSED: counts a consecutive failure; ``failure_threshold`` of them open the circuit.
         HALF_OPEN: opens the circuit again and restarts the recovery timer.
         """
-        self._settle(key, _Outcome.FAILURE, guarded=False, period=None)
+        self._settle(
+            key,
+            _Outcome.FAILURE,
+            guarded=admission is not None,
+            period=None if admission is None else admission.period,
+        )
 
-    def release(self, key: str = DEFAULT_KEY) -> None:
+    def release(self, key: str = DEFAULT_KEY, admission: Admission | None = None) -> None:
         """Report that an admitted call ended with neither success nor failure.
 
         Use it for cancellation or errors that do not count: it frees the call's probe slot
         and changes nothing else.
         """
-        self._settle(key, _Outcome.RELEASE, guarded=False, period=None)
+        self._settle(
+            key,
+            _Outcome.RELEASE,
+            guarded=admission is not None,
+            period=None if admission is None else admission.period,
+        )
 
     def reset(self, key: str | None = None) -> None:
         """Close ``key``'s circuit (every circuit when ``key`` is ``None``) and forget failures."""

@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 from corekit._breaker import (
+    Admission,
     BreakerSnapshot,
     Circuit,
     CircuitBreaker,
@@ -27,6 +28,7 @@ from corekit._breaker import (
 from corekit.errors import CircuitOpenError
 
 __all__ = [
+    "Admission",
     "BreakerSnapshot",
     "Circuit",
     "CircuitBreaker",

@@ -31,7 +31,7 @@ import stamina._config as _stamina_config
 from stamina.instrumentation import RetryDetails, get_on_retry_hooks
 
 from corekit._retry import RetryPolicy, is_retryable
-from corekit.breaker import CircuitBreaker
+from corekit.breaker import Admission, CircuitBreaker
 from corekit.clock import Clock
 from corekit.errors import (
     CircuitOpenError,
@@ -220,9 +220,10 @@ class Pipeline:
                 attempt += 1
                 while hook_cms:  # stamina exits hook contexts right before the next attempt
                     hook_cms.pop().__exit__(None, None, None)
+                admission: Admission | None = None
                 if breaker is not None:
                     try:
-                        breaker.before_call(breaker_key)
+                        admission = breaker.before_call(breaker_key)
                     except CircuitOpenError as exc:
                         # The breaker opened on our own failed attempts: keep the last one.
                         if last is None:
@@ -251,9 +252,9 @@ class Pipeline:
                     cause = exc
                     if breaker is not None:
                         if isinstance(error, TransportError):
-                            breaker.record_failure(breaker_key)
+                            breaker.record_failure(breaker_key, admission)
                         else:
-                            breaker.release(breaker_key)
+                            breaker.release(breaker_key, admission)
                     if debug:
                         self._log_attempt(
                             request,
@@ -267,7 +268,7 @@ class Pipeline:
                         raise error from exc
                 except BodyTooLarge as exc:
                     if breaker is not None:
-                        breaker.release(breaker_key)
+                        breaker.release(breaker_key, admission)
                     if debug:
                         self._log_attempt(
                             request,
@@ -280,7 +281,7 @@ class Pipeline:
                     raise self._too_large(request, exc, request_id, attempt) from None
                 except (HTTPStatusError, TransportError) as exc:
                     if breaker is not None:
-                        breaker.release(breaker_key)
+                        breaker.release(breaker_key, admission)
                     if not sending:
                         raise
                     # Raised by the auth flow (token endpoint or login refused or failed): the
@@ -298,15 +299,15 @@ class Pipeline:
                         )
                 except BaseException:
                     if breaker is not None:
-                        breaker.release(breaker_key)
+                        breaker.release(breaker_key, admission)
                     raise
                 else:
                     status = response.status_code
                     if breaker is not None:
                         if status >= 500:
-                            breaker.record_failure(breaker_key)
+                            breaker.record_failure(breaker_key, admission)
                         else:
-                            breaker.record_success(breaker_key)
+                            breaker.record_success(breaker_key, admission)
                     if debug:
                         self._log_attempt(
                             request,
