@@ -55,9 +55,12 @@ def test_fake_clock_advance_moves_both_readings() -> None:
     assert clock.time() == wall + 2.5
 
 
-def test_fake_clock_refuses_to_run_backwards() -> None:
+@pytest.mark.parametrize("seconds", [-1.0, float("nan")])
+def test_fake_clock_refuses_to_run_backwards(seconds: float) -> None:
+    clock = FakeClock()
     with pytest.raises(ValueError, match="non-negative"):
-        FakeClock().advance(-1)
+        clock.advance(seconds)
+    assert clock.monotonic() == 0.0
 
 
 def test_fake_clock_sleep_advances_and_records() -> None:

@@ -203,3 +203,20 @@ async def test_login_through_the_same_auth_fails_instead_of_deadlocking(face):
     with pytest.raises(ConfigurationError, match=r"auth=None"):
         await face.request(client, "GET")
     assert server.calls == []
+
+
+def test_auth_can_be_set_after_the_client_is_built() -> None:
+    seen: list[str | None] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request.headers.get("Authorization"))
+        return httpx2.Response(200)
+
+    with Client("http://api.test", transport=httpx2.MockTransport(handler)) as client:
+        assert client.auth is None
+        client.auth = TokenAuth(lambda: Token("t-1"))
+        assert isinstance(client.auth, TokenAuth)
+        client.get("/a")
+        client.auth = None
+        client.get("/b")
+    assert seen == ["Bearer t-1", None]

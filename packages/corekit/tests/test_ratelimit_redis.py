@@ -323,3 +323,11 @@ def test_satisfies_the_limiter_protocol() -> None:
     assert isinstance(limiter, Limiter)
     assert repr(limiter) == "RedisRateLimiter({'default': [1 per 1s]}, prefix='corekit:rl:')"
     limiter.close()
+
+
+def test_bucket_and_key_names_cannot_collide(prefix: str) -> None:
+    buckets = {"a:b": [Rate(1, 30)], "a": [Rate(1, 30)]}
+    with RedisRateLimiter(REDIS_URL, buckets, prefix=prefix) as limiter:
+        assert limiter.try_acquire("a:b", key="c") == 0.0
+        assert limiter.try_acquire("a", key="b:c") == 0.0  # another quota altogether
+        assert limiter.try_acquire("a", key="b:c") > 0

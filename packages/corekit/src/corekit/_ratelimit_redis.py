@@ -222,7 +222,9 @@ class RedisRateLimiter(WaitingLimiter):
             raise unknown_bucket(bucket, self._buckets)
         if type(weight) is not int or not 0 < weight <= spec.max_weight:
             raise bad_weight(bucket, weight, spec.rates)
-        base = f"{self._prefix}{{{bucket}:{key}}}"
+        # The bucket's length keeps ("a:b", "c") and ("a", "b:c") apart; the braces make one
+        # Redis Cluster hash tag, so every key of one (bucket, key) lives on one slot.
+        base = f"{self._prefix}{{{len(bucket)}:{bucket}:{key}}}"
         keys = [base + suffix for suffix in spec.suffixes]
         return keys, [weight, f"{self._member}:{next(self._sequence)}", *spec.args]
 

@@ -137,6 +137,20 @@ class _BaseClient:
     def headers(self, headers: HeaderTypes) -> None:
         self._http.headers = headers
 
+    @property
+    def auth(self) -> httpx2.Auth | None:
+        """The auth flow run on every request (settable).
+
+        Set it after building the client when the flow's login goes through this very client
+        (the login request then passes ``auth=None``).
+        """
+        return self._http.auth
+
+    @auth.setter
+    def auth(self, auth: httpx2.Auth | None) -> None:
+        # httpx2's setter accepts None at run time (no auth); its annotation omits it.
+        self._http.auth = auth  # type: ignore[assignment]
+
     def _flow(
         self,
         method: str,

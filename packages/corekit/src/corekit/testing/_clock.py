@@ -46,9 +46,9 @@ class FakeClock:
         """Move time forward by ``seconds``.
 
         Raises:
-            ValueError: if ``seconds`` is negative; clocks do not run backwards.
+            ValueError: if ``seconds`` is negative (clocks do not run backwards) or NaN.
         """
-        if seconds < 0:
+        if not seconds >= 0:  # also refuses NaN
             msg = f"FakeClock.advance takes a non-negative number of seconds, got {seconds!r}"
             raise ValueError(msg)
         with self._lock:
