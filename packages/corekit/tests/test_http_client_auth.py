@@ -7,7 +7,6 @@ token endpoint failures meet the retry policy, and a login shares the client it 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from email.utils import format_datetime
 from typing import Any
 
@@ -15,7 +14,7 @@ import httpx2
 import pytest
 
 from corekit.errors import AuthenticationError, ConfigurationError, ServerError
-from corekit.http import AsyncClient, Client, OAuth2Auth, Token, TokenAuth
+from corekit.http import Client, OAuth2Auth, Token, TokenAuth
 from corekit.retry import RetryPolicy
 from corekit.testing import FakeClock
 
@@ -50,41 +49,7 @@ class Server:
         return httpx2.Response(401)
 
 
-class Face:
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.clients: list[Client | AsyncClient] = []
-
-    def __repr__(self) -> str:
-        return self.kind
-
-    def client(self, server: Server, **kwargs: Any) -> Client | AsyncClient:
-        kwargs.setdefault("clock", FakeClock())
-        cls = Client if self.kind == "sync" else AsyncClient
-        client = cls(BASE, transport=httpx2.MockTransport(server), **kwargs)
-        self.clients.append(client)
-        return client
-
-    async def request(
-        self, client: Client | AsyncClient, method: str, url: str = "/data", **kwargs: Any
-    ) -> httpx2.Response:
-        if isinstance(client, Client):
-            return client.request(method, url, **kwargs)
-        return await client.request(method, url, **kwargs)
-
-    async def close(self) -> None:
-        for client in self.clients:
-            if isinstance(client, Client):
-                client.close()
-            else:
-                await client.aclose()
-
-
-@pytest.fixture(params=["sync", "async"])
-async def face(request: pytest.FixtureRequest) -> AsyncIterator[Face]:
-    harness = Face(request.param)
-    yield harness
-    await harness.close()
+DEFAULT_PATH = "/data"
 
 
 def oauth() -> OAuth2Auth:
@@ -153,7 +118,7 @@ async def test_token_endpoint_failing_on_every_attempt_raises_its_error(face):
 # -- a login that shares the client it authenticates -------------------------------------------
 
 
-def token_auth(face: Face, holder: dict[str, Any], **request_options: Any) -> TokenAuth:
+def token_auth(face: Any, holder: dict[str, Any], **request_options: Any) -> TokenAuth:
     def parse(response: httpx2.Response) -> Token:
         return Token(response.json()["access_token"])
 

@@ -48,45 +48,6 @@ NO_JITTER = RetryPolicy(wait_initial=0.5, wait_max=3.0, wait_jitter=0.0)
 Handler = Callable[[httpx2.Request], httpx2.Response]
 
 
-class Face:
-    """Drive a Client or an AsyncClient through one awaitable API, so tests are written once."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.clients: list[Client | AsyncClient] = []
-
-    def __repr__(self) -> str:
-        return self.kind
-
-    def client(self, handler: Handler, **kwargs: Any) -> Client | AsyncClient:
-        kwargs.setdefault("clock", FakeClock())
-        cls = Client if self.kind == "sync" else AsyncClient
-        client = cls(BASE, transport=httpx2.MockTransport(handler), **kwargs)
-        self.clients.append(client)
-        return client
-
-    async def request(
-        self, client: Client | AsyncClient, method: str, url: str = "/x", **kwargs: Any
-    ) -> httpx2.Response:
-        if isinstance(client, Client):
-            return client.request(method, url, **kwargs)
-        return await client.request(method, url, **kwargs)
-
-    async def close(self) -> None:
-        for client in self.clients:
-            if isinstance(client, Client):
-                client.close()
-            else:
-                await client.aclose()
-
-
-@pytest.fixture(params=["sync", "async"])
-async def face(request: pytest.FixtureRequest) -> AsyncIterator[Face]:
-    harness = Face(request.param)
-    yield harness
-    await harness.close()
-
-
 class Recorder:
     """A MockTransport handler that answers from a script and records what it saw."""
 

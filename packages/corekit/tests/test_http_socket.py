@@ -10,7 +10,6 @@ import asyncio
 import logging
 import socket
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import pytest
 from starlette.applications import Starlette
@@ -78,41 +77,6 @@ def server(injector: FaultInjector) -> Iterator[str]:
 @pytest.fixture(autouse=True)
 def _clean(injector: FaultInjector) -> None:
     injector.reset()
-
-
-class Face:
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.clients: list[Client | AsyncClient] = []
-
-    def __repr__(self) -> str:
-        return self.kind
-
-    def client(self, base_url: str, **kwargs: Any) -> Client | AsyncClient:
-        kwargs.setdefault("clock", FakeClock())
-        cls = Client if self.kind == "sync" else AsyncClient
-        client = cls(base_url, **kwargs)
-        self.clients.append(client)
-        return client
-
-    async def request(self, client: Client | AsyncClient, method: str, url: str, **kwargs: Any):
-        if isinstance(client, Client):
-            return client.request(method, url, **kwargs)
-        return await client.request(method, url, **kwargs)
-
-    async def close(self) -> None:
-        for client in self.clients:
-            if isinstance(client, Client):
-                client.close()
-            else:
-                await client.aclose()
-
-
-@pytest.fixture(params=["sync", "async"])
-async def face(request: pytest.FixtureRequest) -> AsyncIterator[Face]:
-    harness = Face(request.param)
-    yield harness
-    await harness.close()
 
 
 async def test_two_503_then_success(face, server, injector):
