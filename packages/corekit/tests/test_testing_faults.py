@@ -173,6 +173,21 @@ async def test_method_and_glob_matching(emulator: Emulator, call: Call) -> None:
     assert (await call("POST", "/items", json={})).status_code == 201  # "/items/*" needs a "/"
 
 
+def test_paths_match_regardless_of_case_when_asked() -> None:
+    # The apps behind ProjectX and WATS route paths case-insensitively; so can their faults.
+    injector = FaultInjector(make_app(), ignore_case=True)
+    strict = FaultInjector(make_app())
+    with serve(injector) as loose_server, serve(strict) as strict_server:
+        injector.fail("/ITEMS/*", 503)
+        strict.fail("/ITEMS/*", 503)
+        assert httpx2.get(f"{loose_server.url}/items/1").status_code == 503
+        assert httpx2.get(f"{strict_server.url}/items/1").status_code == 200
+        listed = httpx2.get(f"{loose_server.url}/_emulator/requests?path=/Items/*").json()
+    assert [r["path"] for r in listed["requests"]] == ["/items/1"]
+    assert [r.path for r in injector.calls("GET", "/ITEMS/1")] == ["/items/1"]
+    assert strict.calls("GET", "/ITEMS/1") == []
+
+
 async def test_oldest_matching_fault_applies_first(emulator: Emulator, call: Call) -> None:
     emulator.injector.fail("/health", 500)
     emulator.injector.fail("/health", 501)

@@ -108,6 +108,8 @@ class FaultInjector:
             ``ValueError`` raised by an action answers 422 with its message.
         log_limit: how many requests the log keeps (oldest dropped first).
         body_limit: how many bytes of each request body the log keeps (``0``: none).
+        ignore_case: match fault and log paths regardless of letter case, for emulators of
+            services that route paths case-insensitively (ProjectX, WATS).
 
     Raises:
         ConfigurationError: an argument is invalid (``on_reset`` must be a plain function:
@@ -124,9 +126,11 @@ class FaultInjector:
         actions: Mapping[str, Callable[[dict[str, Any]], Any]] | None = None,
         log_limit: int = 10_000,
         body_limit: int = 64 * 1024,
+        ignore_case: bool = False,
     ) -> None:
         _check_init(app, prefix, on_reset, actions, log_limit, body_limit=body_limit)
         self.body_limit = body_limit
+        self.ignore_case = bool(ignore_case)
         self.app = app
         self.clock = clock
         self.prefix = prefix
@@ -274,7 +278,7 @@ class FaultInjector:
 
         ``path`` is exact or an :mod:`fnmatch` pattern; ``None`` matches anything.
         """
-        return [r for r in self.requests if r.matches(method, path)]
+        return [r for r in self.requests if r.matches(method, path, ignore_case=self.ignore_case)]
 
     def reset(self) -> None:
         """Clear the faults and the request log, then call ``on_reset``."""
@@ -300,7 +304,7 @@ class FaultInjector:
     def _take_fault(self, method: str, path: str) -> Fault | None:
         with self._lock:
             for index, fault in enumerate(self._faults):
-                if fault.matches(method, path):
+                if fault.matches(method, path, ignore_case=self.ignore_case):
                     if fault.remaining is None:
                         return fault
                     if fault.remaining <= 1:

@@ -74,10 +74,16 @@ class Fault:
     http_date: bool = False
     after_app: bool = False
 
-    def matches(self, method: str, path: str) -> bool:
-        """Whether a request with ``method`` and ``path`` is affected by this fault."""
+    def matches(self, method: str, path: str, *, ignore_case: bool = False) -> bool:
+        """Whether a request with ``method`` and ``path`` is affected by this fault.
+
+        With ``ignore_case`` the path matches whatever its letter case (for emulators of
+        services that route paths case-insensitively).
+        """
         if self.method is not None and self.method != method.upper():
             return False
+        if ignore_case:
+            return fnmatch.fnmatchcase(path.lower(), self.path.lower())
         return fnmatch.fnmatchcase(path, self.path)
 
     def to_dict(self) -> dict[str, Any]:

@@ -127,15 +127,21 @@ class RecordedRequest:
     duration: float = 0.0
     body: bytes = b""
 
-    def matches(self, method: str | None = None, path: str | None = None) -> bool:
+    def matches(
+        self, method: str | None = None, path: str | None = None, *, ignore_case: bool = False
+    ) -> bool:
         """Whether this request has ``method`` (any case) and a path matching ``path``.
 
-        ``path`` is an exact path or an :mod:`fnmatch` pattern (``*`` also matches ``/``).
-        ``None`` matches anything.
+        ``path`` is an exact path or an :mod:`fnmatch` pattern (``*`` also matches ``/``),
+        compared regardless of letter case with ``ignore_case``. ``None`` matches anything.
         """
         if method is not None and self.method != method.upper():
             return False
-        return path is None or fnmatch.fnmatchcase(self.path, path)
+        if path is None:
+            return True
+        if ignore_case:
+            return fnmatch.fnmatchcase(self.path.lower(), path.lower())
+        return fnmatch.fnmatchcase(self.path, path)
 
     def json(self) -> Any:
         """The body parsed as JSON.
