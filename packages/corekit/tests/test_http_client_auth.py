@@ -13,7 +13,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from corekit.errors import AuthenticationError, ConfigurationError, ServerError
+from corekit.errors import AuthenticationError, ConfigurationError, ConnectError, ServerError
 from corekit.http import Client, OAuth2Auth, Token, TokenAuth
 from corekit.retry import RetryPolicy
 from corekit.testing import FakeClock
@@ -57,6 +57,19 @@ def oauth() -> OAuth2Auth:
 
 
 # -- token endpoint failures under the retry policy --------------------------------------------
+
+
+async def test_an_unreachable_token_endpoint_is_named_in_the_error(face):
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path == "/oauth/token":
+            raise httpx2.ConnectError("connection refused", request=request)
+        return httpx2.Response(200)
+
+    client = face.client(handler, auth=oauth(), retry=RetryPolicy.none())
+    with pytest.raises(ConnectError) as info:
+        await face.request(client, "GET", "/data")
+    assert str(info.value).startswith(f"POST {TOKEN_URL} could not connect")
+    assert info.value.url == TOKEN_URL
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])

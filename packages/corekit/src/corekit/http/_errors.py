@@ -7,6 +7,7 @@ or a traceback alone tells what failed.
 
 from __future__ import annotations
 
+import contextlib
 from http import HTTPStatus
 
 import httpx2
@@ -57,9 +58,17 @@ def map_exception(
     body that had to be sent twice are misuse: :class:`~corekit.errors.ConfigurationError`.
     (An invalid URL met while sending, e.g. in a redirect, is a :class:`TransportError`.)
 
+    The message names the request that failed, which is not always ``request``: when an auth
+    flow's token request cannot reach the identity server, the error says so rather than
+    blaming the API URL.
+
     Returns:
         The corekit error; raise it ``from exc``.
     """
+    if isinstance(exc, httpx2.HTTPError):
+        # The request httpx2 was sending when it failed; unset (RuntimeError) if none was.
+        with contextlib.suppress(RuntimeError):
+            request = exc.request
     method = request.method
     url = redactor.url(request.url)
     detail = redactor.scrub(str(exc), request.url) or type(exc).__name__
