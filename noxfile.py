@@ -186,6 +186,40 @@ def docs(session: nox.Session) -> None:
     )
 
 
+UPSTREAM = ["pym2v", "projectx", "pywats"]
+
+
+def _upstream_python(session: nox.Session, package: str) -> str:
+    """A Python 3.12 venv holding the unmodified upstream client pinned in ``upstream/``.
+
+    The upstream projects need 3.12; their pins live in
+    ``packages/<package>/upstream/requirements.txt``.
+    """
+    venv = Path(session.create_tmp()) / f"upstream-{package}"
+    requirements = ROOT / "packages" / package / "upstream" / "requirements.txt"
+    if not venv.exists():
+        session.run("uv", "venv", "--quiet", "-p", "3.12", str(venv), external=True)
+    python = str(venv / "bin" / "python")
+    session.run(
+        "uv", "pip", "install", "--quiet", "-p", python, "-r", str(requirements), external=True
+    )
+    return python
+
+
+@nox.session
+@nox.parametrize("package", UPSTREAM)
+def upstream(session: nox.Session, package: str) -> None:
+    """The unmodified upstream client runs its core flows against our emulator.
+
+    ``packages/<package>/upstream/check.py`` starts the emulator from this session's venv and
+    runs the upstream client (in its own 3.12 venv, given by ``--upstream-python``) against it.
+    """
+    _sync(session, "--package", package, "--all-extras", *_own_groups(package, "test"))
+    python = _upstream_python(session, package)
+    check = ROOT / "packages" / package / "upstream" / "check.py"
+    session.run("python", str(check), "--upstream-python", python, env=TEST_ENV)
+
+
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Benchmark scripts: each figure beside the upstream or raw library's, from one run."""
@@ -195,7 +229,12 @@ def bench(session: nox.Session) -> None:
         scripts = [s for s in scripts if any(a in s.name for a in session.posargs)]
     for script in scripts:
         session.log(f"== {script.relative_to(ROOT)}")
-        session.run("python", str(script))
+        package = script.parent.parent.name
+        env = {}
+        if (ROOT / "packages" / package / "upstream" / "requirements.txt").exists():
+            # The benchmark runs the upstream package beside ours, in the upstream's own venv.
+            env["UPSTREAM_PYTHON"] = _upstream_python(session, package)
+        session.run("python", str(script), env=env)
 
 
 @nox.session(python=PYTHONS, default=False)
