@@ -24,6 +24,9 @@ autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_typehints_format = "short"
 autodoc_default_options = {"members": True, "show-inheritance": True}
+# Sphinx 9's new autodoc fails to import a pydantic model with extra="allow" once it has
+# documented another model (sphinx-doc/sphinx#14337); the legacy documenters do not.
+autodoc_use_legacy_class_based = True
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 # Third-party types in signatures (httpx2, anyio, redis) have no inventory offline: CI reaches

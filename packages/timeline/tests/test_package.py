@@ -1,10 +1,12 @@
+import subprocess
+import sys
 from importlib.metadata import version
 
 import pytest
 
 import corekit.errors
 import timeline
-from timeline.errors import TimelineError
+from timeline.errors import ApiError, ChainConflictError, ConflictError, TimelineError
 
 
 def test_version_comes_from_the_installed_metadata() -> None:
@@ -13,16 +15,31 @@ def test_version_comes_from_the_installed_metadata() -> None:
 
 def test_all_lists_exactly_the_public_names() -> None:
     public = {n for n in vars(timeline) if not n.startswith("_")}
-    public -= {"annotations", "errors", "Any"}
+    public -= {"annotations", "errors", "Any", "TYPE_CHECKING"}
     assert sorted(timeline.__all__) == timeline.__all__
-    assert set(timeline.__all__) - {"__version__"} == public
+    assert set(timeline.__all__) - {"__version__", "create_app", "Settings"} == public
+    assert callable(timeline.create_app)
+    assert timeline.Settings().database_url.startswith("sqlite+aiosqlite")
 
 
 def test_root_error_joins_the_workspace_error_tree() -> None:
     with pytest.raises(corekit.errors.CorekitError):
         raise TimelineError("boom")
+    conflict = ChainConflictError("again")
+    assert isinstance(conflict, ConflictError)
+    assert isinstance(conflict, ApiError)
+    assert (conflict.status_code, conflict.code) == (409, "CHAIN_CONFLICT")
 
 
 def test_unknown_attribute_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no_such_name"):
         timeline.__getattr__("no_such_name")
+
+
+def test_import_stays_light() -> None:
+    code = (
+        "import sys, timeline\n"
+        "heavy = [m for m in ('fastapi', 'sqlalchemy', 'alembic') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,16 +1,57 @@
-"""pym2v: Eurogard m2v IIoT platform client.
+"""pym2v: the Eurogard m2v IIoT platform as polars frames, sync and async.
 
-Client for the Eurogard m2v IIoT platform: OAuth2 password grant, machines, measurements, and
-time series as polars frames. Version 2 replaces the pandas / requests-oauthlib client.
+``from pym2v import EurogardAPI`` is all most code needs::
+
+    from datetime import datetime, timedelta
+
+    from pym2v import EurogardAPI
+
+    with EurogardAPI.from_env(env_file=".env") as api:
+        machine = api.find_machine("Pump 7")
+        frame = api.get_long_frame_from_names(
+            machine.uuid,
+            ["MW-Temp", "MW-pH"],
+            start=datetime(2025, 1, 1),
+            end=datetime(2025, 2, 1),
+            interval=timedelta(minutes=1),
+        )
+
+Importing ``pym2v`` is cheap: the clients (and polars) load on first use.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pym2v.errors import M2VError
+from pym2v.errors import Pym2vError
 
-__all__ = ["M2VError", "__version__"]
+if TYPE_CHECKING:
+    from pym2v._async import AsyncEurogardAPI
+    from pym2v._sync import EurogardAPI
+    from pym2v.models import Machine, Measurement, Router, User
+    from pym2v.settings import Settings
+
+__all__ = [
+    "AsyncEurogardAPI",
+    "EurogardAPI",
+    "Machine",
+    "Measurement",
+    "Pym2vError",
+    "Router",
+    "Settings",
+    "User",
+    "__version__",
+]
+
+_LAZY = {
+    "AsyncEurogardAPI": "pym2v._async",
+    "EurogardAPI": "pym2v._sync",
+    "Machine": "pym2v.models",
+    "Measurement": "pym2v.models",
+    "Router": "pym2v.models",
+    "Settings": "pym2v.settings",
+    "User": "pym2v.models",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -18,5 +59,16 @@ def __getattr__(name: str) -> Any:
         from importlib.metadata import version
 
         return version("pym2v")
-    msg = f"module {__name__!r} has no attribute {name!r}"
-    raise AttributeError(msg)
+    module = _LAZY.get(name)
+    if module is None:
+        msg = f"module {__name__!r} has no attribute {name!r}"
+        raise AttributeError(msg)
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,139 @@
+"""What one running service shares between requests, and the dependencies routes use."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from corekit.errors import OperationError, RateLimitExceededError
+from corekit.files import FileLock, atomic_write
+from corekit.ratelimit import Limiter, Rate, RateLimiter
+from timeline._auth import Principal, TokenIssuer
+from timeline._db import Database
+from timeline._models import utcnow
+from timeline._tenancy import principal_for_key, principal_for_user
+from timeline.errors import ForbiddenError, RateLimitError, UnauthorizedError
+from timeline.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def load_or_create_secret(path: Path) -> str:
+    """The token signing secret in ``path``, generated there first if missing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{path}.lock", timeout=30):
+        if not path.exists():
+            atomic_write(path, secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+def build_limiter(settings: Settings) -> Limiter:
+    """Per-client and per-tenant limits; shared through Redis when configured."""
+    buckets = {
+        "client": [Rate(settings.rate_limit_per_client, 60)],
+        "tenant": [Rate(settings.rate_limit_per_tenant, 60)],
+    }
+    if settings.redis_url:
+        from corekit.ratelimit import RedisRateLimiter
+
+        return RedisRateLimiter(settings.redis_url, buckets, prefix=settings.redis_prefix)
+    return RateLimiter(buckets)
+
+
+@dataclass
+class Context:
+    """The service's shared state."""
+
+    settings: Settings
+    db: Database
+    tokens: TokenIssuer
+    signing_key: Ed25519PrivateKey
+    limiter: Limiter
+
+    @classmethod
+    def build(cls, settings: Settings) -> Context:
+        """Create the engines, keys and limiter for ``settings``."""
+        from timeline._checkpoint import load_or_create_key
+
+        secret = (
+            settings.secret_key.get_secret_value()
+            if settings.secret_key is not None
+            else load_or_create_secret(settings.key_dir / "timeline-token.key")
+        )
+        return cls(
+            settings=settings,
+            db=Database(settings.database_url, pool_size=settings.pool_size),
+            tokens=TokenIssuer(
+                secret,
+                access_ttl=settings.access_token_ttl,
+                refresh_ttl=settings.refresh_token_ttl,
+            ),
+            signing_key=load_or_create_key(settings.signing_key_path),
+            limiter=build_limiter(settings),
+        )
+
+
+def get_context(request: Request) -> Context:
+    """The service context of the running app."""
+    ctx: Context = request.app.state.timeline
+    return ctx
+
+
+ContextDep = Annotated[Context, Depends(get_context)]
+
+_bearer = HTTPBearer(auto_error=False, description="access token from POST /api/v1/auth/login")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="a tenant API key")
+
+
+async def authenticate(
+    ctx: ContextDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> Principal:
+    """The caller, from a bearer access token or an API key, checked against the database.
+
+    Raises:
+        UnauthorizedError: no credential, or one that is invalid, expired or revoked.
+        RateLimitError: the tenant is over its request rate.
+    """
+    async with ctx.db.read() as session:
+        if bearer is not None:
+            claims = ctx.tokens.check(bearer.credentials, "access")
+            principal = await principal_for_user(session, claims)
+        elif api_key:
+            principal = await principal_for_key(session, api_key, utcnow())
+        else:
+            msg = "send an access token (Authorization: Bearer ...) or an API key (X-API-Key)"
+            raise UnauthorizedError(msg)
+    try:
+        await ctx.limiter.aacquire("tenant", key=principal.tenant_id, timeout=0)
+    except RateLimitExceededError as exc:
+        msg = f"the tenant is over its request rate; retry in {exc.retry_after:.1f} s"
+        raise RateLimitError(msg, retry_after=exc.retry_after) from exc
+    except OperationError:
+        logger.warning("rate limiter unavailable; request let through", exc_info=True)
+    return principal
+
+
+def require(permission: str) -> Any:
+    """A dependency giving the caller if it holds ``permission`` (403 otherwise).
+
+    The permission is kept on the dependency (``.permission``) so a test can walk every route.
+    """
+
+    async def dependency(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        if not principal.can(permission):
+            msg = f"this needs the {permission!r} permission; ask a tenant admin for a role with it"
+            raise ForbiddenError(msg, details={"permission": permission})
+        return principal
+
+    dependency.permission = permission  # type: ignore[attr-defined]
+    return Depends(dependency)

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from timeline_support import (
+    PgDatabases,
+    Service,
+    Tenant,
+    make_settings,
+    migrate,
+    new_tenant,
+)
+
+from corekit.testing import serve
+from timeline import create_app
+
+
+def _measure_inside_greenlets() -> None:
+    """Let coverage follow SQLAlchemy's asyncio layer, which runs in greenlets.
+
+    Without ``concurrency = greenlet`` coverage loses track of frames across greenlet switches
+    and under-reports the service code. The workspace's coverage settings are shared, so the
+    running collector is told here; this changes what is measured, never what is tested.
+    """
+    import coverage
+    import greenlet
+
+    cov = coverage.Coverage.current()
+    collector = getattr(cov, "_collector", None)
+    if collector is None:
+        return
+    collector.concur_id_func = greenlet.getcurrent
+    for tracer in collector.tracers:
+        if hasattr(tracer, "concur_id_func"):
+            tracer.concur_id_func = greenlet.getcurrent
+
+
+_measure_inside_greenlets()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def pg_databases() -> Iterator[PgDatabases]:
+    dbs = PgDatabases()
+    yield dbs
+    dbs.drop_all()
+
+
+@pytest.fixture(scope="session")
+def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("keys")
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest,
+    pg_databases: PgDatabases,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> str:
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("sqlite") / "timeline.db"
+        url = f"sqlite+aiosqlite:///{path}"
+    else:
+        url = pg_databases.create()
+    migrate(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def service(database_url: str, keys_dir: Path) -> Iterator[Service]:
+    settings = make_settings(database_url, keys_dir)
+    with serve(create_app(settings)) as served:
+        yield Service(served.url, settings)
+
+
+@pytest.fixture
+def tenant(service: Service) -> Iterator[Tenant]:
+    t = new_tenant(service)
+    yield t
+    t.http.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_service(tmp_path_factory: pytest.TempPathFactory, keys_dir: Path) -> Iterator[Service]:
+    """One SQLite-backed service for tests whose subject does not depend on the database."""
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('walk') / 'timeline.db'}"
+    migrate(url)
+    with serve(create_app(make_settings(url, keys_dir))) as served:
+        yield Service(served.url, make_settings(url, keys_dir))
