@@ -129,6 +129,6 @@ def test_help_is_fast_and_imports_no_client() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     shown = subprocess.run(
-        [sys.executable, "-m", "projectx.cli", "--help"], capture_output=True, text=True
+        [sys.executable, "-m", "projectx.cli", "--help"], capture_output=True, text=True, check=True
     )
     assert "bars" in shown.stdout

@@ -189,7 +189,7 @@ async def test_uncertain_cancel_reconciles_to_the_order_state_and_close_cannot(
         gateway.emulator.drop("/api/Position/closeContract")
         with pytest.raises(OrderSubmissionUncertain) as closing:
             await px.positions.close(contract)
-        with pytest.raises(ProjectXError, match="positions.open"):
+        with pytest.raises(ProjectXError, match=r"positions\.open"):
             await px.orders.reconcile(closing.value)
     assert gateway.count("/api/Order/cancel") == 1  # a 5xx on a cancel is not retried
 

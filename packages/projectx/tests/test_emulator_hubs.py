@@ -133,6 +133,20 @@ def test_the_websocket_refuses_bad_tokens_and_unknown_connection_ids(
     assert refused.value.response.status_code == 403
 
 
+def test_a_negotiated_connection_id_is_used_up(url: str, emulator: Emulator) -> None:
+    token = emulator.token()
+    negotiated = httpx2.post(f"{url}/hubs/user/negotiate?negotiateVersion=1&access_token={token}")
+    ids = negotiated.json()
+    with httpx2.websocket(f"{url}/hubs/user?id={ids['connectionId']}&access_token={token}"):
+        pass
+    for used in (ids["connectionId"], ids["connectionToken"]):
+        with (
+            pytest.raises(httpx2.websockets.WebSocketUpgradeError),
+            httpx2.websocket(f"{url}/hubs/user?id={used}&access_token={token}"),
+        ):
+            pass
+
+
 def test_a_connection_without_negotiation_uses_the_authorization_header(
     url: str, emulator: Emulator
 ) -> None:
@@ -256,6 +270,20 @@ def test_revoking_tokens_logs_hub_connections_out(url: str, emulator: Emulator) 
         assert hub.receive() == {"type": 7, "error": "Session ended", "allowReconnect": False}
         with pytest.raises(httpx2.websockets.WebSocketDisconnect):
             hub.receive()
+
+
+def test_logout_ends_the_hub_connections_of_that_session_only(url: str, emulator: Emulator) -> None:
+    mine, other = emulator.token(), emulator.token()
+    with connect(url, "user", mine) as ending, connect(url, "market", other) as staying:
+        response = httpx2.post(
+            f"{url}/api/Auth/logout", headers={"Authorization": f"Bearer {mine}"}
+        )
+        assert response.json()["success"] is True
+        assert ending.until("GatewayLogout")["arguments"] == []
+        assert ending.receive()["type"] == 7
+        staying.send({"type": 6})
+        staying.invoke("SubscribeContractQuotes", MNQ, invocation="still")
+        assert staying.until("GatewayQuote")["arguments"][0] == MNQ
 
 
 def test_a_client_close_or_garbage_ends_the_connection(url: str, emulator: Emulator) -> None:

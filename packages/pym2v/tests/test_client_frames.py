@@ -344,6 +344,13 @@ def _compact(points: str, name: str = "a") -> bytes:
             ),
             [1.0, None],
         ),
+        (
+            _compact(
+                '{"timestamp":1735689660000,"value":-1.5e-3},'
+                '{"timestamp":1735689720000,"value":1E+2}'
+            ),
+            [-0.0015, 100.0],
+        ),
         # Other key order, spaces, extra keys: the general decoder, same result.
         (
             _compact(

@@ -41,7 +41,7 @@ def running() -> Iterator[str]:
     env = {**os.environ, "PYWATS_EMULATOR_PASSWORD": "from-env"}
     process = subprocess.Popen(
         [sys.executable, "-m", "pywats.emulator", "--port", str(port), "--username", "station",
-         "--log-level", "warning"],
+         "--log-level", "warning", "--body-limit", "0"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -64,6 +64,13 @@ def test_the_cli_serves_with_flags_and_environment(running: str) -> None:
     fault = {"kind": "status", "path": "/api/App/Version", "status": 503}
     assert httpx2.post(f"{running}/_emulator/faults", json=fault).status_code == 201
     assert httpx2.get(f"{running}/api/app/version", auth=("station", "from-env")).status_code == 503
+    report = {"id": "not-logged"}
+    httpx2.post(f"{running}/api/Report/WSJF", json=report, auth=("station", "from-env"))
+    (logged,) = httpx2.get(f"{running}/_emulator/requests", params={"method": "POST"}).json()[
+        "requests"
+    ]
+    assert logged["body_size"] > 0
+    assert logged["body"] == ""  # --body-limit 0
 
 
 def test_help_lists_the_documented_defaults() -> None:

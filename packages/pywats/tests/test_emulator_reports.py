@@ -619,6 +619,28 @@ def test_rate_limit_fault_sends_retry_after(wats: httpx2.Client, emulator: Fault
     response = wats.get("/api/app/version")
     assert response.status_code == 429
     assert response.headers["retry-after"] == "7"
+    assert response.json() == {"Message": "Too Many Requests", "message": "Too Many Requests"}
+
+
+def test_injected_errors_carry_wats_error_bodies(
+    wats: httpx2.Client, emulator: FaultInjector
+) -> None:
+    emulator.fail("/api/App/Version", 503, count=1, headers={"Retry-After": "3"})
+    emulator.fail("/api/App/Version", 500, count=1, body={"Message": "custom"})
+    emulator.fail("/api/App/Version", 204, count=1)
+    wats.post(
+        "/_emulator/faults", json={"kind": "status", "path": "/api/App/Version", "status": 409}
+    )
+    first = wats.get("/api/App/Version")
+    assert first.status_code == 503
+    assert first.headers["retry-after"] == "3"
+    assert first.json() == {"Message": "Service Unavailable", "message": "Service Unavailable"}
+    assert wats.get("/api/App/Version").json() == {"Message": "custom"}
+    assert wats.get("/api/App/Version").status_code == 204
+    conflict = wats.get("/api/App/Version")
+    assert conflict.status_code == 409
+    assert conflict.json()["Message"] == "Conflict"
+    assert wats.get("/api/App/Version").status_code == 200
 
 
 def test_reset_forgets_everything(

@@ -110,3 +110,12 @@ def test_non_json_bodies_are_400() -> None:
         bad_ref = c.post("/api/Report/WSJF", json=uur)
         assert bad_ref.status_code == 400
         assert "uur.refUUT" in bad_ref.json()["Message"]
+
+
+def test_request_log_limits_are_configurable() -> None:
+    app = create_app(log_limit=2, body_limit=0)
+    with serve(app) as server, httpx2.Client(base_url=server.url, auth=("wats", "wats")) as c:
+        for _ in range(3):
+            c.post("/api/Report/WSJF", json=_report()).raise_for_status()
+    assert len(app.requests) == 2
+    assert all(r.body == b"" and r.body_size > 0 for r in app.requests)

@@ -307,10 +307,19 @@ def test_type_errors_carry_wire_paths() -> None:
     }
 
 
-def test_mutated_model_is_revalidated() -> None:
-    report = builder().build()
-    report.root.status = "Q"  # type: ignore[assignment]
-    assert set(issues_of(report)) == {"root.status"}
+def test_assignments_are_validated_and_list_contents_rechecked() -> None:
+    report = builder().numeric("V", 1.0).build()
+    with pytest.raises(ValueError, match="status"):
+        report.root.status = "Q"  # type: ignore[assignment]
+    report.result = "F"  # type: ignore[assignment]
+    assert report.result is ReportResult.FAILED
+    # Appending to a list is not validated: a raw dict is found and checked as a step.
+    report.root.steps.append({"stepType": "ET_NLT", "name": "raw"})  # type: ignore[arg-type]
+    assert issues_of(report) == {"root.steps[1].numericMeas": "needs at least one measurement"}
+    with pytest.raises(ReportValidationError):
+        validate_and_raise(report)
+    report.root.steps[1] = {"stepType": "ET_NLT", "status": "Q"}  # type: ignore[call-overload]
+    assert set(issues_of(report)) == {"root.steps[1].name", "root.steps[1].status"}
 
 
 def test_parse_report_rejects_non_objects() -> None:
@@ -368,3 +377,49 @@ def test_worst_status_ranks_errors_over_failures() -> None:
     assert CompOp.GELE.limits == 2
     assert CompOp.LOG.limits == 0
     assert CompOp.IGNORECASE.is_string
+
+
+@pytest.mark.parametrize(
+    ("mutate", "path"),
+    [
+        (lambda r: r.misc_infos.append({"description": ""}), "miscInfos[1].description"),
+        (lambda r: r.sub_units.append({"pn": "", "sn": "x"}), "subUnits[1].pn"),
+        (lambda r: r.assets.append({"sn": "A", "usageCount": "many"}), "assets[0].usageCount"),
+        (
+            lambda r: r.root.steps[0].numeric_meas.append({"compOp": "GT"}),
+            "root.steps[0].numericMeas",
+        ),
+        (
+            lambda r: r.root.steps[1].boolean_meas.append({"value": "maybe"}),
+            "root.steps[1].booleanMeas[1].value",
+        ),
+        (
+            lambda r: r.root.steps[2].string_meas.append({"compOp": "LT"}),
+            "root.steps[2].stringMeas",
+        ),
+    ],
+)
+def test_wrong_list_contents_are_found_before_submit(mutate: object, path: str) -> None:
+    from pywats._validation import check_report
+
+    report = builder().misc("Fw", "1").sub_unit("P", "S").numeric("V", 1.0).passfail("B", True)
+    built = report.string("S", "x").build()
+    mutate(built)  # type: ignore[operator]
+    with pytest.raises(ReportValidationError) as caught:
+        check_report(built)
+    assert any(i.path.startswith(path) for i in caught.value.issues), caught.value.issues
+
+
+def test_repair_report_list_contents_are_checked() -> None:
+    from pywats._validation import check_report
+
+    failed = builder().build()
+    repair = UURBuilder.from_uut(failed).failure("c", "x").build()
+    check_report(repair)
+    repair.sub_units[0].failures.append({"category": "c", "code": ""})  # type: ignore[arg-type]
+    with pytest.raises(ReportValidationError, match=r"subUnits\[0\]\.failures\[1\]\.code"):
+        check_report(repair)
+    repair.sub_units[0].failures.pop()
+    repair.root = SequenceCall(name="")
+    with pytest.raises(ReportValidationError, match=r"root\.name"):
+        check_report(repair)

@@ -98,3 +98,37 @@ def test_tenant_create_migrates_the_default_sqlite_file(workdir: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert (workdir / "timeline.db").exists()
+
+
+def test_serve_migrates_once_then_hands_the_factory_to_uvicorn(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    calls: list[tuple[tuple[object, ...], dict[str, object]]] = []
+    # uvicorn.run blocks until the server stops; record what it was asked to run instead.
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: calls.append((a, k)))
+    url = f"sqlite+aiosqlite:///{workdir / 'served.db'}"
+    # The command sets these for its workers; monkeypatch removes them again afterwards.
+    monkeypatch.setenv("TIMELINE_DATABASE_URL", "unused")
+    monkeypatch.setenv("TIMELINE_AUTO_MIGRATE", "true")
+    result = CliRunner().invoke(
+        app, ["serve", "--port", "8123", "--workers", "3", "--database-url", url]
+    )
+    assert result.exit_code == 0, result.output
+    assert calls == [
+        (
+            ("timeline._app:app_from_env",),
+            {
+                "factory": True,
+                "host": "127.0.0.1",
+                "port": 8123,
+                "workers": 3,
+                "log_level": "info",
+            },
+        )
+    ]
+    assert os.environ["TIMELINE_DATABASE_URL"] == url
+    assert os.environ["TIMELINE_AUTO_MIGRATE"] == "false"  # workers must not race to migrate
+    assert (workdir / "served.db").exists()
+    assert "http://127.0.0.1:8123" in result.stderr

@@ -37,7 +37,7 @@ def test_no_generated_request_makes_the_server_fail(service: Service, fuzz_tenan
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=6,
+            max_examples=5,
             deadline=None,
             suppress_health_check=list(HealthCheck),
             derandomize=True,

@@ -15,14 +15,13 @@ import types
 import typing
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar, Union
+from typing import Any, Union
 
 from parquetframe._store import FieldSpec, Store
 from parquetframe.errors import EntityError, EntityNotFoundError
 
 __all__ = ["entity", "rel"]
 
-T = TypeVar("T")
 _REGISTRY: dict[str, type[Any]] = {}
 _SCALARS: dict[Any, str] = {
     int: "int",
@@ -63,11 +62,10 @@ def _fields(cls: type[Any]) -> list[FieldSpec]:
     return [FieldSpec(n, _kind(n, hints[n])) for n in names]
 
 
-def _make(cls: type[T], row: dict[str, Any]) -> T:
+def _make(cls: type[Any], row: dict[str, Any]) -> Any:
     validate = getattr(cls, "model_validate", None)
     if validate is not None:
-        made: T = validate(row)
-        return made
+        return validate(row)
     return cls(**row)
 
 
@@ -244,7 +242,7 @@ def entity(
     *,
     base_path: str | os.PathLike[str] | None = None,
     compact_min: int = 10_000,
-) -> Callable[[type[T]], type[T]]:
+) -> Callable[[type[Any]], type[Any]]:
     """Persist instances of a dataclass or pydantic model in ``storage_path``.
 
     The class gains ``save()`` and ``delete()`` methods and the class methods ``find(key)``,
@@ -267,7 +265,7 @@ def entity(
             cannot be stored, or ``primary_key`` is not a field.
     """
 
-    def decorate(cls: type[T]) -> type[T]:
+    def decorate(cls: type[Any]) -> type[Any]:
         binding = _Binding(
             cls,
             storage_path=storage_path,

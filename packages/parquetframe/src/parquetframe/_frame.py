@@ -17,9 +17,9 @@ from parquetframe.errors import EngineError
 
 if TYPE_CHECKING:
     import narwhals as nw
-    import pandas as pd  # type: ignore[import-untyped]
-    import polars as pl
-    import pyarrow as pa  # type: ignore[import-untyped]
+    from pandas import DataFrame as PandasFrame  # type: ignore[import-untyped]
+    from polars import DataFrame as PolarsFrame
+    from pyarrow import Table as ArrowTable  # type: ignore[import-untyped]
 
 __all__ = ["Frame", "GroupBy", "dask_partitions"]
 
@@ -63,7 +63,7 @@ class Frame:
     """A dataframe on polars, pandas or dask with one polars-style API.
 
     Build one with :func:`parquetframe.read` or ``Frame(native)``. Expressions come from
-    :func:`parquetframe.col`, :func:`parquetframe.lit` and friends (narwhals expressions),
+    ``pf.col``, ``pf.lit``, ``pf.when`` and ``pf.len`` (narwhals expressions),
     so the same code runs on every engine::
 
         import parquetframe as pf
@@ -243,7 +243,7 @@ class Frame:
             return self
         return self._wrap(self.native.lazy())
 
-    def to_arrow(self) -> pa.Table:
+    def to_arrow(self) -> ArrowTable:
         """The data as a pyarrow Table (collects lazy frames)."""
         collected = self.collect()
         if collected.engine == "pandas":
@@ -251,10 +251,10 @@ class Frame:
 
             # The pandas index is row numbering here, never data: keep it out of the table.
             return pa.Table.from_pandas(collected.native, preserve_index=False)
-        table: pa.Table = collected._nw.to_arrow()
+        table: ArrowTable = collected._nw.to_arrow()
         return table
 
-    def to_polars(self) -> pl.DataFrame:
+    def to_polars(self) -> PolarsFrame:
         """The data as a polars DataFrame (collects lazy frames; others go through Arrow)."""
         import polars as pl
 
@@ -266,12 +266,12 @@ class Frame:
         assert isinstance(frame, pl.DataFrame)
         return frame
 
-    def to_pandas(self) -> pd.DataFrame:
+    def to_pandas(self) -> PandasFrame:
         """The data as a pandas DataFrame (through Arrow)."""
         collected = self.collect()
         if collected.engine == "pandas":
             return collected.native
-        out: pd.DataFrame = self.to_arrow().to_pandas()
+        out: PandasFrame = self.to_arrow().to_pandas()
         return out
 
     def to_dask(self, npartitions: int | None = None) -> Any:

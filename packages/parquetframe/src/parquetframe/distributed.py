@@ -1,6 +1,6 @@
 """Run parquetframe work on Dask distributed.
 
-:func:`connect` returns a :class:`distributed.Client` that becomes this process's default
+:func:`connect` returns a ``distributed.Client`` that becomes this process's default
 client; while it is open, automatic engine choice picks Dask and every Dask frame computes on
 the cluster. Needs ``pip install 'parquetframe[dask]'``.
 

@@ -1,9 +1,10 @@
 """Historical bars as polars frames with one fixed schema, paged past the 20,000-bar cap.
 
 The Gateway returns at most 20,000 bars per ``History/retrieveBars`` call, newest first. A
-longer window is split into chunks of fewer than 20,000 bar lengths, fetched side by side
-(a chunk that still comes back full is paged backwards from its oldest bar); the pages are
-then joined, de-duplicated and sorted oldest first. Prices are cast to Float64 and volume to Int64
+longer window is split into chunks of 19,999 bar lengths, which cannot hold more than 20,000
+bars (bars do not overlap; both ends are inclusive), fetched side by side; the pages are then
+joined, de-duplicated and sorted oldest first. project-x-py paged backwards one request after
+the other, at most 20 pages. Prices are cast to Float64 and volume to Int64
 whatever the JSON numbers looked like (project-x-py's dtypes followed the number formatting).
 """
 
@@ -201,9 +202,9 @@ class Bars:
         pages: list[DataFrame] = []
         request = _Request(contract_id, unit, unit_number, include_partial, live, on_page)
         chunks = _chunks(begin, finish, unit, unit_number)
-        # Chunks short enough to hold fewer bars than the cap are fetched side by side, so
+        # Chunks short enough to hold no more bars than the cap are fetched side by side, so
         # the Gateway's work, the transfer and our parsing overlap (the bars bucket still
-        # paces them); a chunk that does come back full is paged backwards.
+        # paces them).
         limiter = anyio.CapacityLimiter(_PARALLEL)
 
         async def fetch(chunk_begin: dt.datetime, chunk_end: dt.datetime) -> None:
@@ -221,42 +222,21 @@ class Bars:
     async def _fetch(
         self, request: _Request, begin: dt.datetime, finish: dt.datetime
     ) -> list[DataFrame]:
-        pages: list[DataFrame] = []
-        page_end = finish
-        while True:
-            body = {
-                "contractId": request.contract_id,
-                "live": request.live,
-                "startTime": _iso(begin),
-                "endTime": _iso(page_end),
-                "unit": int(request.unit),
-                "unitNumber": request.unit_number,
-                "limit": MAX_BARS_PER_REQUEST,
-                "includePartialBar": request.include_partial,
-            }
-            data = await self._session.call("History/retrieveBars", body)
-            bars: list[dict[str, Any]] = data.get("bars") or []
-            if request.on_page is not None:
-                request.on_page(len(bars))
-            if not bars:
-                break
-            page = _page(bars)
-            pages.append(page)
-            if len(bars) < MAX_BARS_PER_REQUEST:
-                break
-            oldest = page["timestamp"].min()
-            assert isinstance(oldest, dt.datetime)
-            if oldest <= begin or oldest >= page_end:
-                break
-            # The next page ends at this page's oldest bar (kept once by the de-duplication).
-            page_end = oldest
-        logger.debug(
-            "fetched %d bars of %s in %d page(s)",
-            sum(p.height for p in pages),
-            request.contract_id,
-            len(pages),
-        )
-        return pages
+        body = {
+            "contractId": request.contract_id,
+            "live": request.live,
+            "startTime": _iso(begin),
+            "endTime": _iso(finish),
+            "unit": int(request.unit),
+            "unitNumber": request.unit_number,
+            "limit": MAX_BARS_PER_REQUEST,
+            "includePartialBar": request.include_partial,
+        }
+        data = await self._session.call("History/retrieveBars", body)
+        bars: list[dict[str, Any]] = data.get("bars") or []
+        if request.on_page is not None:
+            request.on_page(len(bars))
+        return [_page(bars)] if bars else []
 
 
 @dataclass(frozen=True, slots=True)

@@ -148,9 +148,13 @@ class ProjectX:
         self._account = await self.accounts.select(account)
         return self._account
 
-    async def token(self) -> str:
-        """Return a valid session JWT (logging in or renewing first if needed)."""
-        return await self._session.token()
+    async def token(self, renew: bool = False) -> str:
+        """Return a valid session JWT (logging in or renewing first if needed).
+
+        Args:
+            renew: get a new one even if the current one looks valid (it was refused).
+        """
+        return await self._session.token(renew=renew)
 
     def on_token(self, listener: Callable[[str], object]) -> None:
         """Call ``listener(jwt)`` with every new session token (the realtime client uses it)."""

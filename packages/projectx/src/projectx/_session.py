@@ -155,12 +155,18 @@ class Session:
         if listener in self._token_listeners:
             self._token_listeners.remove(listener)
 
-    async def token(self) -> str:
+    async def token(self, *, renew: bool = False) -> str:
         """Return a valid session token, logging in or renewing it first if needed."""
+        if renew:
+            self.auth.invalidate()
         current = self.auth.token
-        stale = current is None or (
-            current.expires_at is not None
-            and self.clock.time() >= current.expires_at - self.settings.token_leeway
+        stale = (
+            renew
+            or current is None
+            or (
+                current.expires_at is not None
+                and self.clock.time() >= current.expires_at - self.settings.token_leeway
+            )
         )
         if stale:
             # Any authenticated call renews the token through the auth flow.

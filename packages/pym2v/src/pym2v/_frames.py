@@ -10,6 +10,7 @@ never yield a timestamp twice.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -67,17 +68,41 @@ def _points(response: Response, result: Any) -> Series:
 _VALUES = b'"values":['
 
 
+_KEY = '{"timestamp"'
+_NEXT_KEY = ',{"timestamp"'
+_VALUE_KEY = ',"value"'
+
+
 def _numbers(name: str, array: bytes) -> Series | None:
-    # '{"timestamp":T,"value":V},...' -> 'T,V,...': one flat list of numbers, no dict per point.
-    flat = array.replace(b'{"timestamp":', b"").replace(b',"value":', b",").replace(b"}", b"")
+    """The points of one compact ``values`` array, or ``None`` if it holds anything else.
+
+    Polars' CSV reader (native code, no Python object per point) splits
+    ``{"timestamp":T,"value":V},...`` into rows at ``}`` and fields at ``:``; each row must then
+    read ``{"timestamp"`` | ``T,"value"`` | ``V`` with an integer ``T`` and a number or
+    ``null`` as ``V``.
+    """
+    if not array:
+        return Series(name, pl.Series(TIMESTAMP, [], pl.Int64), pl.Series(name, [], pl.Float64))
     try:
-        numbers = orjson.loads(b"[" + flat + b"]")
-        timestamps = pl.Series(TIMESTAMP, numbers[::2], dtype=pl.Int64, strict=True)
-    except (orjson.JSONDecodeError, TypeError, OverflowError, pl.exceptions.PolarsError):
+        rows = pl.read_csv(
+            io.BytesIO(array),
+            has_header=False,
+            separator=":",
+            eol_char="}",
+            quote_char=None,
+            new_columns=["key", "stamp", "value"],
+            infer_schema=False,
+        )
+    except pl.exceptions.PolarsError:
         return None
-    raw = numbers[1::2]
-    values = pl.Series(name, raw, dtype=pl.Float64, strict=False)
-    if len(numbers) % 2 or timestamps.null_count() or values.null_count() != raw.count(None):
+    if rows.width != 3 or any(rows[c].null_count() for c in rows.columns):
+        return None
+    keys, stamps, raw = rows["key"], rows["stamp"], rows["value"]
+    if not (keys.is_in([_KEY, _NEXT_KEY]).all() and stamps.str.ends_with(_VALUE_KEY).all()):
+        return None
+    timestamps = stamps.str.head(-len(_VALUE_KEY)).cast(pl.Int64, strict=False).alias(TIMESTAMP)
+    values = raw.cast(pl.Float64, strict=False).alias(name)
+    if timestamps.null_count() or values.null_count() != (raw == "null").sum():
         return None
     return Series(name, timestamps, values)
 

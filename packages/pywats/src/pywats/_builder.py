@@ -124,7 +124,9 @@ class SequenceBuilder:
     ) -> SequenceBuilder:
         """Append a nested sequence call and return its builder (usable as ``with`` block)."""
         child = SequenceCall(
-            name=name, group=group, seq_call=SeqCallInfo(path=path, name=file, version=version)
+            name=name,
+            group=group,
+            seq_call=SeqCallInfo(path=path, name=file, version=version),
         )
         self._sequence.steps.append(child)
         builder = SequenceBuilder(child, status)

@@ -14,14 +14,26 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from pywats._report import ReportBase, UURReport, UUTReport
+from pywats._report import (
+    AssetUsage,
+    Failure,
+    MiscInfo,
+    ReportBase,
+    SubUnit,
+    UURReport,
+    UURSubUnit,
+    UUTReport,
+)
 from pywats._steps import (
     MULTI_TYPES,
     STEP_TAGS,
+    BooleanMeasurement,
     BooleanStep,
+    NumericMeasurement,
     NumericStep,
     SequenceCall,
     StepBase,
+    StringMeasurement,
     StringStep,
 )
 from pywats._wire import CompOp
@@ -68,17 +80,17 @@ def _text(issues: list[ValidationIssue], path: str, value: str | None) -> None:
 
 def validate_report(report: ReportBase) -> list[ValidationIssue]:
     """Return every rule ``report`` breaks (an empty list when WATS would accept it)."""
-    # Fields may have been assigned after construction (models do not validate assignment),
-    # so the types are checked again before the rules.
+    # Assignments are validated, but list contents (steps.append(...)) are not: the types of
+    # the whole report are checked again before the rules.
     data = report.model_dump(by_alias=True, warnings=False)
     try:
-        type(report).model_validate(data)
+        checked = type(report).model_validate(data)
     except ValidationError as exc:
         return [
             ValidationIssue(path=format_loc(err["loc"]), message=err["msg"])
             for err in exc.errors(include_url=False)
         ]
-    return rule_issues(report)
+    return rule_issues(checked)
 
 
 def rule_issues(report: ReportBase) -> list[ValidationIssue]:
@@ -114,9 +126,45 @@ def rule_issues(report: ReportBase) -> list[ValidationIssue]:
 
 
 def check_report(report: ReportBase) -> None:
-    """Raise :class:`ReportValidationError` if ``report`` breaks a WATS rule."""
-    if issues := validate_report(report):
+    """Raise :class:`ReportValidationError` if ``report`` breaks a WATS rule.
+
+    The type check of :func:`validate_report` is the costly part of a submit; it is run only
+    when a list holds something other than the model it should (assignments to fields are
+    validated when made), otherwise the rules alone are checked.
+    """
+    issues = rule_issues(report) if _well_typed(report) else validate_report(report)
+    if issues:
         raise ReportValidationError(issues)
+
+
+def _all(items: object, cls: type | tuple[type, ...]) -> bool:
+    return isinstance(items, list) and all(isinstance(item, cls) for item in items)
+
+
+def _well_typed(report: ReportBase) -> bool:
+    """Whether every list in the report holds only the models it is declared with."""
+    if not (_all(report.misc_infos, MiscInfo) and _all(report.assets, AssetUsage)):
+        return False
+    if isinstance(report, UUTReport):
+        return _all(report.sub_units, SubUnit) and _step_typed(report.root)
+    if isinstance(report, UURReport):
+        subs_ok = _all(report.sub_units, UURSubUnit) and all(
+            _all(sub.failures, Failure) for sub in report.sub_units
+        )
+        return subs_ok and (report.root is None or _step_typed(report.root))
+    return False
+
+
+def _step_typed(step: object) -> bool:
+    if isinstance(step, SequenceCall):
+        return _all(step.steps, StepBase) and all(_step_typed(child) for child in step.steps)
+    if isinstance(step, NumericStep):
+        return _all(step.numeric_meas, NumericMeasurement)
+    if isinstance(step, BooleanStep):
+        return _all(step.boolean_meas, BooleanMeasurement)
+    if isinstance(step, StringStep):
+        return _all(step.string_meas, StringMeasurement)
+    return isinstance(step, StepBase)
 
 
 def _steps(issues: list[ValidationIssue], path: str, step: StepBase) -> None:  # noqa: PLR0912

@@ -25,12 +25,17 @@ def alias(name: str, default: Any = PydanticUndefined) -> Any:
 
 
 class WireModel(BaseModel):
-    """Base of every WSJF model: camelCase on the wire, unknown keys ignored."""
+    """Base of every WSJF model: camelCase on the wire, unknown keys ignored.
+
+    Assignments are validated (``report.result = "F"`` stores ``ReportResult.FAILED``; a
+    letter WATS does not know raises at once).
+    """
 
     model_config = ConfigDict(
         alias_generator=to_camel,
         validate_by_name=True,
         validate_by_alias=True,
+        validate_assignment=True,
         extra="ignore",
         ser_json_inf_nan="strings",
     )

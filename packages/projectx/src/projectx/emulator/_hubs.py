@@ -41,6 +41,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from projectx.emulator._entities import Event, GatewayFailure
 from projectx.emulator._rest import Runtime
+from projectx.emulator._tokens import Session
 
 logger = logging.getLogger(__name__)
 
@@ -70,9 +71,9 @@ def _frame(message: dict[str, Any]) -> str:
 class _Connection:
     """One hub connection: its subscriptions and the queue its writer drains."""
 
-    def __init__(self, hub: str, username: str) -> None:
+    def __init__(self, hub: str, session: Session) -> None:
         self.hub = hub
-        self.username = username
+        self.session = session
         self.loop = asyncio.get_running_loop()
         self.thread = threading.get_ident()
         self.queue: asyncio.Queue[object] = asyncio.Queue()
@@ -104,8 +105,11 @@ class Hubs:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self._lock = threading.Lock()
-        self._negotiated: set[str] = set()
+        # Negotiated ids, each mapped to its twin (connectionId <-> connectionToken): a client
+        # connects with either, and both are then used up.
+        self._negotiated: dict[str, str] = {}
         self._connections: set[_Connection] = set()
+        runtime.on_logout.append(self.logout)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -145,7 +149,8 @@ class Hubs:
             return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
         connection_id, connection_token = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
         with self._lock:
-            self._negotiated |= {connection_id, connection_token}
+            self._negotiated[connection_id] = connection_token
+            self._negotiated[connection_token] = connection_id
         version = 1 if request.query_params.get("negotiateVersion", "0") != "0" else 0
         answer = {
             "negotiateVersion": version,
@@ -166,13 +171,14 @@ class Hubs:
         connection_id = websocket.query_params.get("id")
         with self._lock:
             known = connection_id is None or connection_id in self._negotiated
-            self._negotiated.discard(connection_id or "")
+            if connection_id is not None and known:
+                self._negotiated.pop(self._negotiated.pop(connection_id), None)
         if hub not in _HUBS or problem is not None or session is None or not known:
             # Refused before the upgrade: the client sees an HTTP 403.
             await websocket.close(code=1008)
             return
         await websocket.accept()
-        connection = _Connection(hub, session.username)
+        connection = _Connection(hub, session)
         with self._lock:
             self._connections.add(connection)
         self.runtime.gateway.add_listener(connection.deliver)
@@ -191,8 +197,14 @@ class Hubs:
 
     def logout_all(self) -> None:
         """Tell every connection its session ended (``GatewayLogout``), then close it."""
+        self.logout(None)
+
+    def logout(self, session: Session | None) -> None:
+        """Tell the connections of ``session`` (``None``: all) that it ended, then close them."""
         with self._lock:
-            connections = list(self._connections)
+            connections = [
+                c for c in self._connections if session is None or c.session.jti == session.jti
+            ]
         for connection in connections:
             connection.put(_frame({"type": 1, "target": "GatewayLogout", "arguments": []}))
             connection.put(_frame({"type": 7, "error": "Session ended", "allowReconnect": False}))

@@ -45,13 +45,17 @@ def _limiter(settings: EmulatorSettings, clock: Clock) -> RateLimiter:
 
 @dataclass
 class Runtime:
-    """Everything the routes share: settings, clock, state, sessions and rate-limit budgets."""
+    """Everything the routes share: settings, clock, state, sessions and rate-limit budgets.
+
+    ``on_logout`` hooks run when ``Auth/logout`` ends a session (the hubs close its connections).
+    """
 
     settings: EmulatorSettings
     clock: Clock
     gateway: Gateway = field(init=False)
     sessions: SessionStore = field(init=False)
     limiter: RateLimiter = field(init=False)
+    on_logout: list[Callable[[Session], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.gateway = Gateway(self.settings, self.clock)
@@ -65,7 +69,8 @@ class Runtime:
         self.gateway.reset()
 
 
-Handler = Callable[[Runtime, Any, Session | None], dict[str, Any]]
+# A handler answers the JSON data of the reply (the envelope, or ping's bare "pong").
+Handler = Callable[[Runtime, Any, Session | None], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +120,8 @@ def _validate(rt: Runtime, _: None, session: Session | None) -> dict[str, Any]:
 def _logout(rt: Runtime, _: None, session: Session | None) -> dict[str, Any]:
     assert session is not None
     rt.sessions.revoke(session)
+    for hook in rt.on_logout:
+        hook(session)
     return _ok()
 
 
@@ -272,7 +279,7 @@ ENDPOINTS = {
         Endpoint("Auth/loginKey", _login, rq.LoginKey, "token", auth=False),
         Endpoint("Auth/validate", _validate, payload="newToken"),
         Endpoint("Auth/logout", _logout),
-        Endpoint("Status/ping", lambda *_: {}, auth=False, method="GET"),
+        Endpoint("Status/ping", lambda *_: "pong", auth=False, method="GET"),
         Endpoint("Account/search", _accounts, rq.AccountSearch, "accounts"),
         Endpoint("Contract/search", _contract_search, rq.ContractSearch, "contracts"),
         Endpoint(
@@ -366,8 +373,6 @@ async def handle_api(  # noqa: PLR0911 - the steps answer in turn, as the Gatewa
         if isinstance(checked, Response):
             return checked
         session = checked
-    if endpoint.path == "Status/ping":
-        return _json("pong")
     body: Any = None
     if endpoint.model is not None:
         try:

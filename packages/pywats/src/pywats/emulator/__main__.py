@@ -44,6 +44,12 @@ def main(
     strict: Annotated[
         bool, typer.Option(help="Reject unknown top-level WSJF keys (WATS ignores them).")
     ] = False,
+    body_limit: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Bytes of each request body the request log keeps (0: none, fastest)."
+        ),
+    ] = 64 * 1024,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve the WATS emulator on HOST:PORT until interrupted (Ctrl+C)."""
@@ -55,7 +61,8 @@ def main(
         username=username, password=password, accept_any_token=accept_any_token, strict=strict
     )
     typer.echo(f"WATS emulator on http://{host}:{port} (user {username!r})", err=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+    app = create_app(settings, body_limit=body_limit)
+    uvicorn.run(app, host=host, port=port, log_level=log_level)
 
 
 if __name__ == "__main__":  # pragma: no cover - exercised by the subprocess test

@@ -45,7 +45,8 @@ class EmulatorSettings(BaseModel):
 
     Every field has a default, so ``EmulatorSettings()`` gives a working emulator that accepts
     ``Authorization: Basic base64("wats:wats")``. Strings passed for the secret fields are
-    turned into pydantic ``SecretStr`` values (hidden in ``repr`` and logs).
+    turned into pydantic ``SecretStr`` values (hidden in ``repr`` and logs);
+    ``credentials()`` lists every user as name to (password, may write).
 
     Attributes:
         username: the user every request may authenticate as.

@@ -1,0 +1,319 @@
+"""timeline on PostgreSQL: appends per second over HTTP, and verification speed.
+
+Figures, all from one run against a fresh database on 127.0.0.1:5432 (dropped afterwards):
+
+* appends/s through the HTTP API (``timeline serve --workers 2``) with 32 concurrent clients,
+  spread over 1,000 subjects and all on one subject; beside the floor: raw asyncpg inserts of
+  rows of the same shape, one commit per row, same concurrency (no hashing, no chain lock, no
+  HTTP). Target: at least half the floor across subjects.
+* verification of a one-million-event chain (events/s). Target: at least 100,000 events/s.
+
+Usage: ``python bench_timeline.py [--events-per-scenario N] [--chain N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx2
+
+ROOT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+ADMIN = "bench-admin-token"
+PASSWORD = "bench-password-123"
+CONCURRENCY = 32
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(ROOT_DSN)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def _serve(url: str, keys: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "TIMELINE_DATABASE_URL": url,
+        "TIMELINE_KEY_DIR": str(keys),
+        "TIMELINE_ADMIN_TOKEN": ADMIN,
+        "TIMELINE_SECRET_KEY": secrets.token_urlsafe(32),
+        "TIMELINE_RATE_LIMIT_PER_CLIENT": "100000000",
+        "TIMELINE_RATE_LIMIT_PER_TENANT": "100000000",
+        "TIMELINE_POOL_SIZE": "20",
+    }
+    cmd = [sys.executable, "-m", "timeline", "serve", "--workers", "2", "--port", str(port)]
+    process = subprocess.Popen([*cmd, "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            if httpx2.get(f"{base}/health/ready", timeout=2).status_code == 200:
+                return process, base
+        except httpx2.TransportError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise SystemExit("the server did not start")
+
+
+async def _http_appends(base: str, token: str, subjects: list[str], total: int) -> float:
+    headers = {"Authorization": f"Bearer {token}"}
+    counter = iter(range(total))
+    limits = httpx2.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    async with httpx2.AsyncClient(
+        base_url=base, headers=headers, timeout=120, limits=limits
+    ) as client:
+
+        async def worker() -> None:
+            for i in counter:
+                response = await client.post(
+                    f"/api/v1/subjects/{subjects[i % len(subjects)]}/events",
+                    json={
+                        "event_type": "reading",
+                        "schema_version": 1,
+                        "event_time": datetime.now(UTC).isoformat(),
+                        "payload": {"i": i, "value": i * 0.5, "unit": "kWh"},
+                    },
+                )
+                if response.status_code != 201:
+                    raise SystemExit(f"append failed: {response.status_code} {response.text}")
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        return total / (time.perf_counter() - start)
+
+
+async def _floor(dsn: str, subjects: list[str], total: int) -> float:
+    """Raw asyncpg: one INSERT and one commit per row, 32 connections."""
+    pool = await asyncpg.create_pool(dsn, min_size=CONCURRENCY, max_size=CONCURRENCY)
+    assert pool is not None
+    await pool.execute(
+        "CREATE TABLE IF NOT EXISTS floor_event (id text PRIMARY KEY, tenant_id text, "
+        "subject_id text, seq bigint, event_type text, schema_version int, "
+        "event_time timestamptz, payload text, prev_hash text, hash text, recorded_at timestamptz)"
+    )
+    counter = iter(range(total))
+
+    async def worker() -> None:
+        async with pool.acquire() as conn:
+            for i in counter:
+                now = datetime.now(UTC)
+                await conn.execute(
+                    "INSERT INTO floor_event VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+                    secrets.token_hex(16),
+                    "t" * 32,
+                    subjects[i % len(subjects)],
+                    i,
+                    "reading",
+                    1,
+                    now,
+                    f'{{"i":{i},"unit":"kWh","value":{i * 0.5}}}',
+                    "0" * 64,
+                    "1" * 64,
+                    now,
+                )
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    rate = total / (time.perf_counter() - start)
+    await pool.close()
+    return rate
+
+
+async def _load_chain(dsn: str, tenant_id: str, subject_id: str, n: int) -> None:
+    from timeline._canonical import canonical_json, event_hash
+    from timeline._models import new_id
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        prev: str | None = None
+        base = datetime(2024, 1, 1, tzinfo=UTC)
+        batch: list[tuple[Any, ...]] = []
+        for seq in range(1, n + 1):
+            event_id, when = new_id(), base + timedelta(microseconds=seq)
+            payload = canonical_json({"seq": seq, "value": seq * 0.25, "tag": "bulk"})
+            digest = event_hash(
+                tenant_id=tenant_id,
+                subject_id=subject_id,
+                seq=seq,
+                event_id=event_id,
+                event_type="reading",
+                schema_version=1,
+                event_time=when,
+                payload_json=payload,
+                prev_hash=prev,
+            )
+            batch.append(
+                (
+                    event_id,
+                    tenant_id,
+                    subject_id,
+                    seq,
+                    "reading",
+                    1,
+                    when,
+                    payload,
+                    prev,
+                    digest,
+                    when,
+                )
+            )
+            prev = digest
+            if len(batch) == 50_000:
+                await conn.copy_records_to_table("event", records=batch)
+                batch = []
+        if batch:
+            await conn.copy_records_to_table("event", records=batch)
+        await conn.execute(
+            "UPDATE chain_head SET last_seq = $1, last_hash = $2 WHERE subject_id = $3",
+            n,
+            prev,
+            subject_id,
+        )
+    finally:
+        await conn.close()
+
+
+async def _verify_speed(url: str, tenant_id: str, subject_id: str) -> tuple[float, str]:
+    from timeline._db import Database
+    from timeline._verify import Verifier
+
+    db = Database(url)
+    try:
+        async with db.read() as session:
+            verifier = Verifier(session, tenant_id, page_size=10_000)
+            start = time.perf_counter()
+            await verifier.subject(subject_id)
+            elapsed = time.perf_counter() - start
+            result = verifier.result()
+        return result.events_checked / elapsed, result.status
+    finally:
+        await db.dispose()
+
+
+def _setup_tenant(base: str) -> tuple[str, str, list[str]]:
+    with httpx2.Client(base_url=base, timeout=60) as client:
+        created = client.post(
+            "/api/v1/tenants",
+            headers={"X-Admin-Token": ADMIN},
+            json={
+                "code": "bench",
+                "name": "Bench",
+                "admin_username": "admin",
+                "admin_password": PASSWORD,
+            },
+        ).json()
+        token = client.post(
+            "/api/v1/auth/login",
+            json={"tenant": "bench", "username": "admin", "password": PASSWORD},
+        ).json()["access_token"]
+        client.headers["Authorization"] = f"Bearer {token}"
+        client.post("/api/v1/schemas", json={"event_type": "reading", "schema": {"type": "object"}})
+        subjects = [
+            client.post("/api/v1/subjects", json={"subject_type": "meter"}).json()["id"]
+            for _ in range(1001)
+        ]
+    return created["tenant"]["id"], token, subjects
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events-per-scenario", type=int, default=4000)
+    parser.add_argument("--chain", type=int, default=1_000_000)
+    args = parser.parse_args()
+
+    name = f"timeline_bench_{secrets.token_hex(4)}"
+    asyncio.run(_admin(f"CREATE DATABASE {name}"))
+    dsn = f"postgresql://postgres@127.0.0.1:5432/{name}"
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "timeline", "migrate", "--database-url", url], check=True
+        )
+        with tempfile.TemporaryDirectory() as keys:
+            process, base = _serve(url, Path(keys))
+            try:
+                tenant_id, token, subjects = _setup_tenant(base)
+                spread, single = subjects[:1000], subjects[1000:]
+                n = args.events_per_scenario
+                across = asyncio.run(_http_appends(base, token, spread, n))
+                one = asyncio.run(_http_appends(base, token, single, n))
+                floor = asyncio.run(_floor(dsn, spread, n))
+            finally:
+                process.terminate()
+                process.wait(timeout=60)
+        start = time.perf_counter()
+        verify_subject = asyncio.run(_empty_subject(dsn, tenant_id))
+        asyncio.run(_load_chain(dsn, tenant_id, verify_subject, args.chain))
+        load_s = time.perf_counter() - start
+        speed, status = asyncio.run(_verify_speed(url, tenant_id, verify_subject))
+    finally:
+        asyncio.run(_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+    print(f"timeline benchmark on PostgreSQL ({CONCURRENCY} concurrent clients, 2 workers)")
+    print(f"{'figure':<44}{'timeline':>12}{'floor':>12}{'ratio':>8}")
+    print(f"{'appends/s, 1,000 subjects':<44}{across:>12,.0f}{floor:>12,.0f}{across / floor:>8.2f}")
+    print(f"{'appends/s, one subject':<44}{one:>12,.0f}{floor:>12,.0f}{one / floor:>8.2f}")
+    print(
+        f"{'verification events/s, ' + f'{args.chain:,}' + '-event chain':<44}"
+        f"{speed:>12,.0f}{'100,000':>12}{speed / 100_000:>8.2f}"
+    )
+    print(
+        f"(chain {status}; generated and loaded in {load_s:.1f} s; floor = raw asyncpg "
+        "INSERT + commit per row; verification target 100,000 events/s)"
+    )
+    print(
+        f"targets: across >= 0.5 x floor: {'met' if across >= floor / 2 else 'NOT met'}; "
+        f"verification >= 100,000/s: {'met' if speed >= 100_000 else 'NOT met'}"
+    )
+
+
+async def _empty_subject(dsn: str, tenant_id: str) -> str:
+    """A new subject with an empty chain, created directly (the chain is bulk-loaded)."""
+    from timeline._models import new_id
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        subject_id = new_id()
+        now = datetime.now(UTC)
+        await conn.execute(
+            "INSERT INTO subject (id, tenant_id, subject_type, created_at) VALUES ($1,$2,$3,$4)",
+            subject_id,
+            tenant_id,
+            "meter",
+            now,
+        )
+        await conn.execute(
+            "INSERT INTO chain_head (subject_id, tenant_id, last_seq, updated_at) "
+            "VALUES ($1,$2,0,$3)",
+            subject_id,
+            tenant_id,
+            now,
+        )
+        return subject_id
+    finally:
+        await conn.close()
+
+
+if __name__ == "__main__":
+    main()
