@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from corekit._secrets import REDACTED, is_secret_name
+from corekit._secrets import REDACTED, could_hold_secret, is_secret_name
 from corekit.http._redact import Redactor
 from corekit.testing import REDACTED as LOG_REDACTED
-from corekit.testing._requestlog import redact_headers, redact_query
+from corekit.testing._requestlog import redact_body, redact_headers, redact_query
 
 SECRET = [
     "Authorization",
@@ -42,3 +42,18 @@ def test_plain_names_stay_visible(name: str) -> None:
 def test_one_marker_everywhere() -> None:
     assert LOG_REDACTED == REDACTED
     assert Redactor(params=["machine"]).is_secret_param("Machine")
+
+
+@pytest.mark.parametrize("name", SECRET)
+def test_a_json_body_naming_a_secret_is_always_scanned(name: str) -> None:
+    body = b'{"Steps": [{"Name": "x"}], "%s": "value-123"}' % name.encode()
+    assert could_hold_secret(body)
+    redacted = redact_body(body, "application/json")
+    assert b"value-123" not in redacted
+    assert redacted.startswith(b'{"Steps": [{"Name": "x"}]')
+
+
+def test_a_json_body_without_secret_names_is_returned_as_is() -> None:
+    body = b'{"Steps": [' + b", ".join([b'{"Name": "step", "Value": 1.5}'] * 500) + b"]}"
+    assert not could_hold_secret(body)
+    assert redact_body(body, "application/json") is body
