@@ -18,7 +18,7 @@ the interpreter in ``$UPSTREAM_PYTHON`` cannot import it, a 3.11 venv is built n
 from ``packages/parquetframe/upstream/requirements.txt``.
 
 Run with ``uv run nox -s bench -- parquetframe``; ``BENCH_ROWS`` shrinks the big file for a
-quick try (default 16,000,000 rows, about 1 GB).
+quick try (default 28,000,000 rows, about 1 GB).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 SEED = 20_260_101
-ROWS = int(os.environ.get("BENCH_ROWS", "16000000"))
+ROWS = int(os.environ.get("BENCH_ROWS", "28000000"))
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 ENTITY_SAVES = int(os.environ.get("BENCH_ENTITY_SAVES", "100000"))
 UPSTREAM_SAVE_SECONDS = float(os.environ.get("BENCH_UPSTREAM_SAVE_SECONDS", "30"))
@@ -110,11 +110,13 @@ def generate() -> dict[str, Path]:
 
 # -- running one side in a fresh process -------------------------------------------------------
 _PRELUDE = """
-import json, resource, sys, time
+import json, sys, time
 args = json.loads(sys.argv[1])
 def done(**fields):
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print("RESULT " + json.dumps({"rss_mb": round(rss), **fields}))
+    # VmHWM is this process's own peak; ru_maxrss would include the parent's peak at fork.
+    with open("/proc/self/status") as status:
+        kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
+    print("RESULT " + json.dumps({"rss_mb": round(kb / 1024), **fields}))
 """
 
 

@@ -150,3 +150,21 @@ def test_read_avro_options() -> None:
     write_avro(pl.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]}), buffer)
     buffer.seek(0)
     assert read_avro(buffer, columns=["b"], n_rows=2).to_dicts() == [{"b": "x"}, {"b": "y"}]
+
+
+def test_types_avro_lacks_are_widened_losslessly(tmp_path: Path) -> None:
+    frame = pl.DataFrame(
+        {
+            "u32": pl.Series([0, 4_294_967_295], dtype=pl.UInt32),
+            "u8": pl.Series([0, 255], dtype=pl.UInt8),
+            "i8": pl.Series([-128, 127], dtype=pl.Int8),
+            "cat": pl.Series(["x", "y"], dtype=pl.Categorical),
+        }
+    )
+    pf.Frame(frame).write(tmp_path / "w.avro")
+    back = pf.read(tmp_path / "w.avro").to_polars()
+    assert back.schema == {"u32": pl.Int64, "u8": pl.Int32, "i8": pl.Int32, "cat": pl.String}
+    assert back.rows() == frame.with_columns(pl.col("cat").cast(pl.String)).rows()
+    too_big = pl.DataFrame({"u64": pl.Series([2**64 - 1], dtype=pl.UInt64)})
+    with pytest.raises(FormatError, match="cannot write"):
+        write_avro(too_big, io.BytesIO())

@@ -180,3 +180,13 @@ def test_write_errors(tmp_path: Path, sales: pl.DataFrame) -> None:
         pf.Frame(sales).write(tmp_path / "x.unknown")
     pf.Frame(sales).write(tmp_path / "x.unknown", format="parquet")
     assert len(pf.read(tmp_path / "x.unknown", format="parquet")) == 8
+
+
+def test_unique_keep_and_order_by(sales: pl.DataFrame) -> None:
+    eager = pf.Frame(sales)
+    first = eager.unique("category", keep="first").sort("id").to_polars()
+    assert first["id"].to_list() == [1, 2, 4, 8]
+    lazy = eager.lazy()
+    last = lazy.unique("category", keep="last", order_by="id").sort("id").to_polars()
+    assert last["id"].to_list() == [5, 6, 7, 8]
+    assert len(lazy.unique("category", keep="none")) == 1

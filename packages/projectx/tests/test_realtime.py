@@ -8,7 +8,7 @@ import anyio
 import pytest
 
 from corekit.testing import FakeClock
-from projectx.realtime import HubError, Realtime, RealtimeEvent
+from projectx.realtime import EventStream, HubError, Realtime, RealtimeEvent
 
 if TYPE_CHECKING:
     from conftest import Gateway
@@ -18,9 +18,9 @@ pytestmark = pytest.mark.anyio
 MNQ = "CON.F.US.MNQ.Z26"
 
 
-async def next_event(events: object, seconds: float = 10.0) -> RealtimeEvent:
+async def next_event(events: EventStream, seconds: float = 10.0) -> RealtimeEvent:
     with anyio.fail_after(seconds):
-        return await anext(events)  # type: ignore[call-overload]
+        return await anext(events)
 
 
 async def test_order_events_reach_iterators_and_callbacks(
@@ -73,7 +73,8 @@ async def test_a_dropped_hub_reconnects_with_a_new_token_and_resubscribes(
         first = await px.token()
         gateway.emulator.revoke_tokens()  # ends the sessions and closes both hubs
         with anyio.fail_after(10):
-            while live.user.connections < 2 or not live.user.connected.is_set():
+            # The reconnection happens in the hub's task: poll its counters.
+            while live.user.connections < 2 or not live.user.connected.is_set():  # noqa: ASYNC110
                 await anyio.sleep(0.02)
         assert await px.token() != first
         order_id = await px.orders.market(MNQ, "buy", 1)
@@ -98,3 +99,9 @@ async def test_an_unreachable_hub_is_a_hub_error(gateway: Gateway, clock: FakeCl
         with pytest.raises(HubError, match="user hub"):
             async with Realtime(px, clock=clock):
                 pass
+
+
+def test_public_names() -> None:
+    import projectx.realtime
+
+    assert projectx.realtime.__all__ == ["EventStream", "HubError", "Realtime", "RealtimeEvent"]

@@ -69,6 +69,19 @@ def _mark_aware(schema: dict[str, Any], zones: dict[str, str]) -> dict[str, Any]
     return schema
 
 
+def _widened(dtype: Any) -> Any:
+    """The Avro-writable type for ``dtype``, or ``None`` when polars writes it as it is."""
+    import polars as pl
+
+    if isinstance(dtype, pl.Categorical | pl.Enum):
+        return pl.String
+    if isinstance(dtype, pl.UInt8 | pl.UInt16 | pl.Int8 | pl.Int16):
+        return pl.Int32
+    if isinstance(dtype, pl.UInt32 | pl.UInt64):
+        return pl.Int64
+    return None
+
+
 def write_avro(
     frame: pl.DataFrame,
     file: IO[bytes],
@@ -98,14 +111,18 @@ def write_avro(
     zones: dict[str, str] = {}
     exprs = []
     for column, dtype in frame.schema.items():
+        # Avro has no unsigned or small integers and no categoricals: widen losslessly.
+        widened = _widened(dtype)
+        if widened is not None:
+            exprs.append(pl.col(column).cast(widened, strict=True))
         if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
             zones[column] = dtype.time_zone
             exprs.append(
                 pl.col(column).dt.convert_time_zone("UTC").dt.replace_time_zone(None).alias(column)
             )
-    if exprs:
-        frame = frame.with_columns(exprs)
     try:
+        if exprs:
+            frame = frame.with_columns(exprs)
         if not zones:
             frame.write_avro(file, compression=_POLARS_CODECS[codec], name=name)  # type: ignore[arg-type]
             return

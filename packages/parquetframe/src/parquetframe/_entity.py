@@ -274,9 +274,9 @@ def entity(
             base_path=base_path,
             compact_min=compact_min,
         )
-        cls._pf_entity = binding  # type: ignore[attr-defined]
-        cls.save = _save  # type: ignore[attr-defined]
-        cls.delete = _delete  # type: ignore[attr-defined]
+        cls._pf_entity = binding
+        cls.save = _save
+        cls.delete = _delete
         for name, function in _CLASS_METHODS.items():
             setattr(cls, name, classmethod(function))
         _REGISTRY[cls.__name__] = cls

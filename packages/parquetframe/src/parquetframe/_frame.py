@@ -201,12 +201,14 @@ class Frame:
     def unique(
         self, subset: str | list[str] | None = None, *, keep: str = "any", order_by: Any = None
     ) -> Frame:
-        """Drop duplicate rows (by ``subset`` when given)."""
-        if order_by is not None:
-            return self._wrap(self._nw.unique(subset, keep=keep, order_by=order_by))
-        if self.is_lazy:
-            return self._wrap(self._nw.unique(subset, keep="any"))
-        return self._wrap(self._nw.unique(subset, keep=keep))
+        """Drop duplicate rows (by ``subset`` when given).
+
+        Lazy frames keep ``"any"`` or ``"none"`` of the duplicates, or ``"first"``/``"last"``
+        by ``order_by``.
+        """
+        if order_by is None:
+            return self._wrap(self._nw.unique(subset, keep=keep))
+        return self._wrap(self._nw.unique(subset, keep=keep, order_by=order_by))
 
     def head(self, n: int = 5) -> Frame:
         """The first ``n`` rows."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import logging
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -13,7 +14,7 @@ import anyio.to_thread
 from corekit.http import AsyncClient, Response
 from pym2v import _frames as frames
 from pym2v import _protocol as proto
-from pym2v._base import BaseAPI, deprecated, logger
+from pym2v._base import BaseAPI, deprecated
 from pym2v._errors import translated
 from pym2v._sync import _progress
 from pym2v.models import Machine, Measurement, Router, User
@@ -21,6 +22,9 @@ from pym2v.models import Machine, Measurement, Router, User
 if TYPE_CHECKING:
     import anyio.abc
     from polars import DataFrame
+
+
+logger = logging.getLogger(__name__)
 
 
 class AsyncEurogardAPI(BaseAPI):

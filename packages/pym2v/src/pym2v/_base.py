@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,8 +15,6 @@ from pym2v._errors import translated
 from pym2v.errors import M2VConfigurationError
 from pym2v.models import Machine
 from pym2v.settings import Settings
-
-logger = logging.getLogger("pym2v")
 
 
 def _version() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import logging
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -13,12 +14,15 @@ from typing import TYPE_CHECKING, Any, Self
 from corekit.http import Client, Response
 from pym2v import _frames as frames
 from pym2v import _protocol as proto
-from pym2v._base import BaseAPI, deprecated, logger
+from pym2v._base import BaseAPI, deprecated
 from pym2v._errors import translated
 from pym2v.models import Machine, Measurement, Router, User
 
 if TYPE_CHECKING:
     from polars import DataFrame
+
+
+logger = logging.getLogger(__name__)
 
 
 class EurogardAPI(BaseAPI):

@@ -26,7 +26,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from timeline._canonical import canonical_json, event_hash
 from timeline._db import Database
 from timeline._models import ChainHead, Event, Subject, new_id, utcnow
-from timeline.errors import ChainConflictError, ConflictError, NotFoundError
+from timeline.errors import (
+    ChainConflictError,
+    ConflictError,
+    NotFoundError,
+    ValidationFailedError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -90,30 +95,46 @@ async def run_write(
     raise ChainConflictError(msg) from last
 
 
-async def lock_head(session: AsyncSession, tenant_id: str, subject_id: str) -> ChainHead:
-    """The subject's head row, locked for the rest of the transaction.
+async def lock_head(
+    session: AsyncSession, tenant_id: str, subject_id: str
+) -> tuple[ChainHead, str]:
+    """The subject's head row, locked for the rest of the transaction, and the subject's type.
 
     Raises:
         NotFoundError: no such subject in the tenant.
     """
     stmt = (
-        select(ChainHead)
+        select(ChainHead, Subject.subject_type)
+        .join(Subject, Subject.id == ChainHead.subject_id)
         .where(ChainHead.subject_id == subject_id, ChainHead.tenant_id == tenant_id)
-        .with_for_update()
+        .with_for_update(of=ChainHead)
         .execution_options(populate_existing=True)
     )
-    head = (await session.execute(stmt)).scalar_one_or_none()
-    if head is None:
+    row = (await session.execute(stmt)).first()
+    if row is None:
         msg = f"subject {subject_id} does not exist in this tenant"
         raise NotFoundError(msg)
-    return head
+    return row[0], row[1]
 
 
 async def append(
-    session: AsyncSession, tenant_id: str, subject_id: str, items: Sequence[NewEvent]
+    session: AsyncSession,
+    tenant_id: str,
+    subject_id: str,
+    items: Sequence[NewEvent],
+    *,
+    audit_chain: bool = False,
 ) -> list[Event]:
-    """Append ``items`` in order to the subject's chain (within the caller's transaction)."""
-    head = await lock_head(session, tenant_id, subject_id)
+    """Append ``items`` in order to the subject's chain (within the caller's transaction).
+
+    Raises:
+        NotFoundError: no such subject in the tenant.
+        ValidationFailedError: the subject is the audit chain and ``audit_chain`` is false.
+    """
+    head, subject_type = await lock_head(session, tenant_id, subject_id)
+    if (subject_type == AUDIT_TYPE) != audit_chain:
+        msg = "the audit chain is written by the service only"
+        raise ValidationFailedError(msg)
     seq, prev = head.last_seq, head.last_hash
     now = utcnow()
     events: list[Event] = []
@@ -194,5 +215,5 @@ async def audit(
     audit_subject = (await session.execute(stmt)).scalar_one()
     payload = {"actor": actor, "resource_id": resource_id, "changes": changes or {}}
     item = NewEvent(f"audit.{action}", 1, utcnow(), canonical_json(payload))
-    (event,) = await append(session, tenant_id, audit_subject, [item])
+    (event,) = await append(session, tenant_id, audit_subject, [item], audit_chain=True)
     return event

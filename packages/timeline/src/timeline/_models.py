@@ -57,8 +57,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         dialect: Dialect,  # noqa: ARG002 - the signature SQLAlchemy calls
     ) -> datetime | None:
         """Attach UTC to what SQLite returns naive."""
-        if value is None:
-            return None
+        if value is None or value.tzinfo is UTC:
+            return value
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 

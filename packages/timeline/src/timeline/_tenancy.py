@@ -360,16 +360,7 @@ async def revoke_api_key(session: AsyncSession, principal: Principal, key_id: st
 _INVALID = "the credential is no longer valid; log in again"
 
 
-async def _permissions(session: AsyncSession, role_ids: list[str]) -> frozenset[str]:
-    rows = await session.execute(select(Role.permissions).where(Role.id.in_(role_ids)))
-    return frozenset(p for (perms,) in rows for p in perms)
-
-
-async def _active_tenant(session: AsyncSession, tenant_id: str) -> None:
-    status = (await session.execute(select(Tenant.status).where(Tenant.id == tenant_id))).scalar()
-    if status != "active":
-        msg = "the tenant is not active; ask the platform administrator"
-        raise UnauthorizedError(msg)
+_TENANT_INACTIVE = "the tenant is not active; ask the platform administrator"
 
 
 async def principal_for_user(session: AsyncSession, claims: TokenClaims) -> Principal:
@@ -378,17 +369,21 @@ async def principal_for_user(session: AsyncSession, claims: TokenClaims) -> Prin
     Raises:
         UnauthorizedError: the user is gone, inactive, or the token predates a change.
     """
-    stmt = select(User).where(User.id == claims.user_id, User.tenant_id == claims.tenant_id)
-    user = (await session.execute(stmt)).scalar_one_or_none()
-    if user is None or not user.is_active or user.token_version != claims.version:
-        raise UnauthorizedError(_INVALID)
-    await _active_tenant(session, user.tenant_id)
-    role_ids = (
-        (await session.execute(select(UserRole.role_id).where(UserRole.user_id == user.id)))
-        .scalars()
-        .all()
+    # One round trip per request: the user, its tenant's status and its roles' permissions.
+    stmt = (
+        select(User.is_active, User.token_version, Tenant.status, Role.permissions)
+        .join(Tenant, Tenant.id == User.tenant_id)
+        .outerjoin(UserRole, UserRole.user_id == User.id)
+        .outerjoin(Role, Role.id == UserRole.role_id)
+        .where(User.id == claims.user_id, User.tenant_id == claims.tenant_id)
     )
-    return Principal(user.tenant_id, "user", user.id, await _permissions(session, list(role_ids)))
+    rows = (await session.execute(stmt)).all()
+    if not rows or not rows[0].is_active or rows[0].token_version != claims.version:
+        raise UnauthorizedError(_INVALID)
+    if rows[0].status != "active":
+        raise UnauthorizedError(_TENANT_INACTIVE)
+    permissions = frozenset(p for row in rows for p in (row.permissions or ()))
+    return Principal(claims.tenant_id, "user", claims.user_id, permissions)
 
 
 async def principal_for_key(session: AsyncSession, key: str, now: datetime) -> Principal:
@@ -397,10 +392,16 @@ async def principal_for_key(session: AsyncSession, key: str, now: datetime) -> P
     Raises:
         UnauthorizedError: unknown or revoked key.
     """
-    stmt = select(ApiKey).where(ApiKey.key_hash == hash_api_key(key))
-    row = (await session.execute(stmt)).scalar_one_or_none()
+    stmt = (
+        select(ApiKey.id, ApiKey.tenant_id, ApiKey.revoked_at, Tenant.status, Role.permissions)
+        .join(Tenant, Tenant.id == ApiKey.tenant_id)
+        .join(Role, Role.id == ApiKey.role_id)
+        .where(ApiKey.key_hash == hash_api_key(key))
+    )
+    row = (await session.execute(stmt)).first()
     if row is None or (row.revoked_at is not None and row.revoked_at <= now):
         msg = "the API key is unknown or revoked; create a new one"
         raise UnauthorizedError(msg)
-    await _active_tenant(session, row.tenant_id)
-    return Principal(row.tenant_id, "api_key", row.id, await _permissions(session, [row.role_id]))
+    if row.status != "active":
+        raise UnauthorizedError(_TENANT_INACTIVE)
+    return Principal(row.tenant_id, "api_key", row.id, frozenset(row.permissions))

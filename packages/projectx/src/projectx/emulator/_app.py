@@ -31,13 +31,11 @@ class Emulator(FaultInjector):
     the same process the Gateway's state and a few controls, which are also control actions
     over HTTP:
 
-    ========================================  ================================================
-    ``POST /_emulator/actions/set-price``     ``{"contractId": ..., "price": p}`` or
-                                              ``{"contractId": ..., "prices": [p, ...]}``;
-                                              answers ``{"filled": [orders]}``
-    ``POST /_emulator/actions/revoke-tokens`` ends every session; ``{"revoked": n}``
-    ``POST /_emulator/actions/expire-tokens`` expires every token now; ``{"expired": n}``
-    ========================================  ================================================
+    * ``POST /_emulator/actions/set-price`` with ``{"contractId": ..., "price": p}`` or
+      ``{"contractId": ..., "prices": [p, ...]}``: :meth:`set_price`; answers
+      ``{"filled": [orders], "lastPrice": p}``;
+    * ``POST /_emulator/actions/revoke-tokens``: :meth:`revoke_tokens`; ``{"revoked": n}``;
+    * ``POST /_emulator/actions/expire-tokens``: :meth:`expire_tokens`; ``{"expired": n}``.
 
     Attributes:
         settings: the settings it was built with.

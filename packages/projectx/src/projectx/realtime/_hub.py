@@ -131,7 +131,10 @@ class HubConnection:
             before = self.connections
             try:
                 await self._session(renew=renew)
-            except (CorekitError, OSError) as exc:
+            except BaseException as raised:
+                exc = _connection_failure(raised)
+                if exc is None:
+                    raise  # cancellation or a bug: not a reason to reconnect
                 if self.connections == 0:
                     msg = f"{self.name} hub at {self.url}: could not connect ({exc})"
                     self.failure = HubError(msg)
@@ -223,3 +226,14 @@ class HubConnection:
     async def aclose(self) -> None:
         """Close the HTTP client used for negotiation."""
         await self._http.aclose()
+
+
+def _connection_failure(exc: BaseException) -> Exception | None:
+    """Return the network failure inside ``exc`` (task groups wrap it), or ``None``."""
+    if isinstance(exc, CorekitError | OSError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        found = [_connection_failure(e) for e in exc.exceptions]
+        if found and all(f is not None for f in found):
+            return found[0]
+    return None

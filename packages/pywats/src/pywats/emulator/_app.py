@@ -11,10 +11,10 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from corekit.clock import Clock, system_clock
 from corekit.testing import Fault, FaultInjector
-from corekit.testing._server import Receive, Scope, Send
 from pywats.emulator._assets import add_asset_routes
 from pywats.emulator._http import check_auth, install_error_handlers
 from pywats.emulator._production import add_production_routes
