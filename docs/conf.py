@@ -33,7 +33,9 @@ napoleon_numpy_docstring = False
 # only package registries, so intersphinx is off and unresolved external names are expected.
 _EXTERNAL = (
     "httpx2|httpcore2|anyio|redis|stamina|authlib|sqlite3|starlette|uvicorn|"
-    "collections|typing|contextlib|os|ssl|enum|abc|fnmatch|datetime|pathlib|types|asyncio|time"
+    "collections|typing|contextlib|os|ssl|enum|abc|fnmatch|datetime|pathlib|types|asyncio|time|"
+    "fastapi|pydantic|pydantic_settings|polars|pyarrow|narwhals|dask|distributed|pandas|"
+    "sqlalchemy|typer|concurrent|decimal|uuid|io|threading|logging|json|xml"
 )
 nitpick_ignore_regex = [
     ("py:.*", rf"({_EXTERNAL})(\..*)?"),
