@@ -188,6 +188,29 @@ def test_paths_match_regardless_of_case_when_asked() -> None:
     assert strict.calls("GET", "/ITEMS/1") == []
 
 
+def test_error_body_gives_injected_errors_the_service_shape() -> None:
+    # An emulator answers injected errors as its service would (WATS: {"Message": ...}),
+    # whether the fault was queued from Python or over HTTP; an explicit body still wins.
+    injector = FaultInjector(make_app(), error_body=lambda status: {"Message": f"E{status}"})
+    with serve(injector) as server:
+        injector.fail("/items/1", 503)
+        injector.rate_limit("/items/2", retry_after=3)
+        httpx2.post(
+            f"{server.url}/_emulator/faults",
+            json={"kind": "status", "path": "/items/3", "status": 400},
+        ).raise_for_status()
+        injector.fail("/items/4", 500, body={"own": True})
+        got = [httpx2.get(f"{server.url}/items/{n}") for n in (1, 2, 3, 4)]
+    assert [r.status_code for r in got] == [503, 429, 400, 500]
+    assert [r.json() for r in got] == [
+        {"Message": "E503"},
+        {"Message": "E429"},
+        {"Message": "E400"},
+        {"own": True},
+    ]
+    assert got[1].headers["retry-after"] == "3"
+
+
 async def test_oldest_matching_fault_applies_first(emulator: Emulator, call: Call) -> None:
     emulator.injector.fail("/health", 500)
     emulator.injector.fail("/health", 501)

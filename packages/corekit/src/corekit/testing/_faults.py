@@ -110,6 +110,10 @@ class FaultInjector:
         body_limit: how many bytes of each request body the log keeps (``0``: none).
         ignore_case: match fault and log paths regardless of letter case, for emulators of
             services that route paths case-insensitively (ProjectX, WATS).
+        error_body: the body of an injected ``status`` or ``rate_limit`` fault queued without
+            one, given the status: lets an emulator answer injected errors in its service's
+            own error shape. ``None``: ``{"detail": <reason phrase>}`` (plus ``retry_after``
+            for a 429).
 
     Raises:
         ConfigurationError: an argument is invalid (``on_reset`` must be a plain function:
@@ -127,10 +131,12 @@ class FaultInjector:
         log_limit: int = 10_000,
         body_limit: int = 64 * 1024,
         ignore_case: bool = False,
+        error_body: Callable[[int], Any] | None = None,
     ) -> None:
         _check_init(app, prefix, on_reset, actions, log_limit, body_limit=body_limit)
         self.body_limit = body_limit
         self.ignore_case = bool(ignore_case)
+        self.error_body = error_body
         self.app = app
         self.clock = clock
         self.prefix = prefix
@@ -161,7 +167,7 @@ class FaultInjector:
             count: how many matching requests to affect; ``None`` until reset.
             method: method to match; ``None`` for any.
             body: JSON data, a ``str`` (sent as ``text/plain``) or ``bytes`` (sent as is);
-                ``None`` answers ``{"detail": <reason phrase>}``.
+                ``None`` answers the injector's ``error_body``.
             headers: extra response headers (may override ``content-type``).
 
         Returns:
@@ -222,7 +228,7 @@ class FaultInjector:
             method: method to match; ``None`` for any.
             http_date: announce an HTTP date (the injector clock's time plus ``retry_after``)
                 instead of seconds.
-            body: as for :meth:`fail`; ``None`` answers
+            body: as for :meth:`fail`; ``None`` answers the injector's ``error_body`` or
                 ``{"detail": "Too Many Requests", "retry_after": <seconds>}``.
 
         Returns:
@@ -420,10 +426,14 @@ class FaultInjector:
                 if fault.http_date
                 else str(seconds)
             )
-            if body is None:
+            if body is None and self.error_body is None:
                 body = {"detail": HTTPStatus(429).phrase, "retry_after": seconds}
-        elif body is None:
-            body = {"detail": HTTPStatus(status).phrase}
+        if body is None:
+            body = (
+                self.error_body(status)
+                if self.error_body is not None
+                else {"detail": HTTPStatus(status).phrase}
+            )
         payload, content_type = encode_body(body)
         headers["content-type"] = content_type
         headers.update({name.lower(): value for name, value in fault.headers.items()})
