@@ -44,7 +44,7 @@ import pyarrow.parquet as pq
 
 SEED = 20_260_101
 ROWS = int(os.environ.get("BENCH_ROWS", "28000000"))
-REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
+REPEAT = int(os.environ.get("BENCH_REPEAT", "5"))
 ENTITY_SAVES = int(os.environ.get("BENCH_ENTITY_SAVES", "100000"))
 UPSTREAM_SAVE_SECONDS = float(os.environ.get("BENCH_UPSTREAM_SAVE_SECONDS", "30"))
 CHUNK = 2_000_000

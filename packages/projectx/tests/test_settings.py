@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from corekit.errors import ConfigurationError
-from projectx import ProjectX, ProjectXSettings
+from projectx import ProjectX, ProjectXSettings, SettingsError
 
 
 def test_from_env_reads_one_prefix_and_overrides_win(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -38,8 +38,9 @@ def test_env_file_is_read_only_when_named(tmp_path: Path, monkeypatch: pytest.Mo
     [("api_url", "ftp://x"), ("timezone", "Mars/Olympus"), ("bars_limit", 0)],
 )
 def test_invalid_settings_name_the_variable(field: str, value: object) -> None:
-    with pytest.raises(ConfigurationError, match=f"PROJECTX_{field.upper()}"):
+    with pytest.raises(SettingsError, match=f"PROJECTX_{field.upper()}") as caught:
         ProjectX.from_env(username="u", api_key="k", **{field: value})
+    assert isinstance(caught.value, ConfigurationError)
 
 
 def test_the_client_wants_settings() -> None:

@@ -423,3 +423,15 @@ def test_repair_report_list_contents_are_checked() -> None:
     repair.root = SequenceCall(name="")
     with pytest.raises(ReportValidationError, match=r"root\.name"):
         check_report(repair)
+
+
+def test_builder_refuses_unknown_fields() -> None:
+    with pytest.raises(TypeError, match="tot_tme"):
+        builder().numeric("V", 1.0, tot_tme=2.0)
+    with pytest.raises(TypeError, match="fixture"):
+        builder(fixture="F1")
+    failed = builder().build()
+    with pytest.raises(TypeError, match="severity"):
+        UURBuilder.from_uut(failed).failure("c", "x", severity=3)
+    step = builder().action("A", tot_time=1.5, report_text="ok").build().root.steps[0]
+    assert (step.tot_time, step.report_text) == (1.5, "ok")

@@ -166,24 +166,33 @@ def _write_fastavro(
 
 
 def read_avro(
-    source: IO[bytes], *, columns: list[str] | None = None, n_rows: int | None = None
+    source: IO[bytes] | str, *, columns: list[str] | None = None, n_rows: int | None = None
 ) -> pl.DataFrame:
-    """Read an Avro container (any codec, any writer) into a polars DataFrame.
+    """Read an Avro container (any codec, any writer) from a file or a path into polars.
 
     Raises:
         FormatError: the file is not Avro or is damaged.
     """
     import polars as pl
 
-    start = source.tell()
-    header = _read_header(source)
+    if isinstance(source, str):
+        with open(source, "rb") as f:
+            header = _read_header(f)
+    else:
+        start = source.tell()
+        header = _read_header(source)
+        source.seek(start)
     schema = json.loads(header["meta"]["avro.schema"])
-    source.seek(start)
     try:
+        # A path lets polars read the file itself, without a copy through Python.
         frame = pl.read_avro(source, columns=columns, n_rows=n_rows)
     except pl.exceptions.PolarsError:
-        source.seek(start)
-        frame = _read_fastavro(source, columns, n_rows)
+        if isinstance(source, str):
+            with open(source, "rb") as f:
+                frame = _read_fastavro(f, columns, n_rows)
+        else:
+            source.seek(start)
+            frame = _read_fastavro(source, columns, n_rows)
     zones = {f["name"]: f[_TZ_PROPERTY] for f in schema.get("fields", []) if _TZ_PROPERTY in f}
     exprs = [
         pl.col(c).dt.convert_time_zone(tz)

@@ -25,6 +25,7 @@ from projectx.errors import (
     PositionNotFoundError,
     ProjectXError,
     SessionError,
+    SettingsError,
 )
 
 if TYPE_CHECKING:
@@ -87,6 +88,7 @@ __all__ = [
     "ProjectXError",
     "ProjectXSettings",
     "SessionError",
+    "SettingsError",
     "Trade",
     "TradeLogType",
     "Trades",

@@ -18,7 +18,7 @@ from projectx._models import Account
 from projectx._session import Session
 from projectx._settings import ProjectXSettings
 from projectx._trading import Orders, Positions, Trades
-from projectx.errors import ProjectXError
+from projectx.errors import ProjectXError, SettingsError
 
 if TYPE_CHECKING:
     from projectx._bars import Bars
@@ -97,7 +97,7 @@ class ProjectX:
         ``overrides`` are settings that win over the environment (``api_url=...``).
 
         Raises:
-            ConfigurationError: a variable is missing or invalid; the message names it.
+            SettingsError: a variable is missing or invalid; the message names it.
         """
         try:
             settings = ProjectXSettings.from_env(env_file, **overrides)
@@ -106,7 +106,7 @@ class ProjectX:
                 f"PROJECTX_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
             )
             msg = f"invalid or missing ProjectX settings: {problems}"
-            raise ConfigurationError(msg) from None
+            raise SettingsError(msg) from None
         return cls(settings, clock=clock, bar_cache=bar_cache)
 
     @property

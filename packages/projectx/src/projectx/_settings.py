@@ -99,6 +99,6 @@ class ProjectXSettings(BaseSettings):
 
         Raises:
             ValueError: a variable is missing or invalid (a pydantic ``ValidationError``
-                naming it); :meth:`projectx.ProjectX.from_env` raises ``ConfigurationError``.
+                naming it); :meth:`projectx.ProjectX.from_env` raises ``SettingsError``.
         """
         return cls(_env_file=env_file, **overrides)  # type: ignore[call-arg]

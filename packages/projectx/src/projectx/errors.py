@@ -9,6 +9,7 @@ except on order-changing calls, where an unknown outcome is :class:`OrderSubmiss
 ::
 
     ProjectXError
+    ├── SettingsError (also ConfigurationError)           a PROJECTX_* setting is missing/invalid
     ├── AccountSelectionError (also ConfigurationError)   no account matches the setting
     ├── GatewayError (also OperationError)               success: false with an errorCode
     │   ├── LoginError                                   Auth/loginKey refused
@@ -43,6 +44,7 @@ __all__ = [
     "PositionNotFoundError",
     "ProjectXError",
     "SessionError",
+    "SettingsError",
 ]
 
 from typing import Any
@@ -52,6 +54,10 @@ from corekit.errors import ConfigurationError, CorekitError, OperationError
 
 class ProjectXError(CorekitError):
     """Root of every error raised by projectx."""
+
+
+class SettingsError(ProjectXError, ConfigurationError):
+    """A ``PROJECTX_*`` setting is missing or invalid; the message names each one."""
 
 
 class AccountSelectionError(ProjectXError, ConfigurationError):

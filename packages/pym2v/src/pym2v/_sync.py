@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime
 import logging
 import sys
-import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
+
+import anyio
 
 from corekit.http import Client, Response
 from pym2v import _frames as frames
@@ -397,49 +398,39 @@ class EurogardAPI(BaseAPI):
         progress: bool,
         timeout: float | None,
     ) -> DataFrame:
+        if len(windows) > 1:
+            return self._fetch_concurrently(
+                q, windows, long=long, progress=progress, timeout=timeout
+            )
+        window = windows[0]
+        response = self._send(proto.data_call(q, *window, timeout=timeout))
         build = frames.long_batch if long else frames.wide_batch
-        # Decoding holds the GIL anyway; one at a time keeps a single batch's Python
-        # objects alive instead of one per thread.
-        decoding = threading.Lock()
+        part = build(frames.decode(response), q.names, *window)
+        return frames.finish([part], q.names, long=long)
 
-        def fetch(window: tuple[int, int]) -> DataFrame:
-            response = self._send(proto.data_call(q, *window, timeout=timeout))
-            with decoding:
-                series = frames.decode(response)
-                del response
-                return build(series, q.names, *window)
+    def _fetch_concurrently(
+        self,
+        q: proto.Query,
+        windows: list[tuple[int, int]],
+        *,
+        long: bool,
+        progress: bool,
+        timeout: float | None,
+    ) -> DataFrame:
+        """Fetch the batches with the async client's batch loop, in an event loop of its own.
 
-        logger.debug("fetching %d window(s) of %d name(s)", len(windows), len(q.names))
-        bar = _progress(len(windows), progress)
-        try:
-            if len(windows) == 1:
-                parts = [fetch(windows[0])]
-                bar.update(1)
-            else:
-                parts = self._parallel(fetch, windows, bar)
-        finally:
-            bar.close()
-        return frames.finish(parts, q.names, long=long)
+        One implementation of the concurrent fetch serves both clients (limits, cancellation,
+        decoding). It runs in a worker thread, so it works whether or not the caller's thread
+        already runs an event loop (e.g. in a notebook); the token is shared with this client.
+        """
+        from pym2v._async import AsyncEurogardAPI
 
-    def _parallel(self, fetch: Any, windows: list[tuple[int, int]], bar: Any) -> list[Any]:
-        workers = min(self.settings.max_concurrent_requests, len(windows))
-        results: list[Any] = [None] * len(windows)
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pym2v")
-        futures: dict[Future[Any], int] = {}
-        try:
-            futures = {pool.submit(fetch, w): i for i, w in enumerate(windows)}
-            pending = set(futures)
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-                for future in done:
-                    results[futures[future]] = future.result()
-                    bar.update(1)
-        finally:
-            # On a failure: batches not started yet never start; running ones end on their own.
-            for future in futures:
-                future.cancel()
-            pool.shutdown(wait=True)
-        return results
+        async def fetch() -> DataFrame:
+            async with AsyncEurogardAPI(self.settings, auth=self._auth, clock=self._clock) as api:
+                return await api._fetch(q, windows, long=long, progress=progress, timeout=timeout)
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pym2v") as pool:
+            return pool.submit(anyio.run, fetch).result()
 
 
 def _progress(total: int, enabled: bool) -> Any:

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+from pydantic import BaseModel
+
 from pywats._report import (
     AssetUsage,
     Failure,
@@ -35,6 +37,7 @@ from pywats._steps import (
     NumericStep,
     SeqCallInfo,
     SequenceCall,
+    StepBase,
     StringMeasurement,
     StringStep,
 )
@@ -80,6 +83,15 @@ def _default_op(low: float | None, high: float | None) -> CompOp:
 
 
 _R = TypeVar("_R", UUTReport, UURReport)
+
+
+def _known(model: type[BaseModel], fields: dict[str, Any]) -> dict[str, Any]:
+    """Return ``fields`` if ``model`` has each (the models ignore unknown keys, a typo too)."""
+    if unknown := sorted(set(fields) - set(model.model_fields)):
+        accepted = ", ".join(sorted(model.model_fields))
+        msg = f"unknown field(s) {', '.join(unknown)} for {model.__name__}; accepted: {accepted}"
+        raise TypeError(msg)
+    return fields
 
 
 def _finish(draft: _R, *, validate: bool) -> _R:
@@ -158,7 +170,11 @@ class SequenceBuilder:
         meas.status = meas.evaluate()
         step_status = status or meas.status
         step = NumericStep(
-            name=name, group=group, status=step_status, numeric_meas=[meas], **fields
+            name=name,
+            group=group,
+            status=step_status,
+            numeric_meas=[meas],
+            **_known(StepBase, fields),
         )
         return self.add(step)
 
@@ -183,7 +199,7 @@ class SequenceBuilder:
             group=group,
             status=step_status,
             numeric_meas=meas,
-            **fields,
+            **_known(StepBase, fields),
         )
         return self.add(step)
 
@@ -200,7 +216,11 @@ class SequenceBuilder:
         letter = StepStatus.PASSED if passed else StepStatus.FAILED
         meas = BooleanMeasurement(value=passed, status=letter)
         step = BooleanStep(
-            name=name, group=group, status=status or letter, boolean_meas=[meas], **fields
+            name=name,
+            group=group,
+            status=status or letter,
+            boolean_meas=[meas],
+            **_known(StepBase, fields),
         )
         return self.add(step)
 
@@ -226,7 +246,7 @@ class SequenceBuilder:
             group=group,
             status=status or worst([m.status for m in meas]),
             boolean_meas=meas,
-            **fields,
+            **_known(StepBase, fields),
         )
         return self.add(step)
 
@@ -249,7 +269,11 @@ class SequenceBuilder:
         meas = StringMeasurement(value=value, limit=limit, comp_op=op)
         meas.status = meas.evaluate()
         step = StringStep(
-            name=name, group=group, status=status or meas.status, string_meas=[meas], **fields
+            name=name,
+            group=group,
+            status=status or meas.status,
+            string_meas=[meas],
+            **_known(StepBase, fields),
         )
         return self.add(step)
 
@@ -273,7 +297,7 @@ class SequenceBuilder:
             group=group,
             status=status or worst([m.status for m in meas]),
             string_meas=meas,
-            **fields,
+            **_known(StepBase, fields),
         )
         return self.add(step)
 
@@ -286,7 +310,9 @@ class SequenceBuilder:
         **fields: Any,
     ) -> Self:
         """Append an action step (something done, not measured)."""
-        return self.add(ActionStep(name=name, group=group, status=status, **fields))
+        return self.add(
+            ActionStep(name=name, group=group, status=status, **_known(StepBase, fields))
+        )
 
     def _settle(self) -> StepStatus:
         """Give this sequence (and nested ones) the worst status of their children."""
@@ -358,7 +384,7 @@ class UUTBuilder(SequenceBuilder):
             location=station.location,
             purpose=station.purpose,
             start=start or datetime.now(UTC),
-            uut=UUTInfo(operator=operator, **uut),
+            uut=UUTInfo(operator=operator, **_known(UUTInfo, uut)),
             root=root,
         )
 
@@ -476,7 +502,9 @@ class UURBuilder:
         """Record a failure found on sub-unit ``idx`` (0 is the unit itself)."""
         for sub in self._report.sub_units:
             if sub.idx == idx:
-                sub.failures.append(Failure(category=category, code=code, **fields))
+                sub.failures.append(
+                    Failure(category=category, code=code, **_known(Failure, fields))
+                )
                 return self
         msg = f"no sub-unit with idx={idx}; add it with sub_unit() first"
         raise ValueError(msg)
