@@ -15,7 +15,7 @@ From a shell: ``python -m pywats.emulator --host 127.0.0.1 --port 8088``. See
 
 from __future__ import annotations
 
-from pywats.emulator._app import WATSFaultInjector, create_app, emulator_state
+from pywats.emulator._app import create_app, emulator_state, wats_error_body
 from pywats.emulator._settings import DEFAULT_PROCESSES, EmulatorProcess, EmulatorSettings
 from pywats.emulator._state import EmulatorState
 
@@ -24,7 +24,7 @@ __all__ = [
     "EmulatorProcess",
     "EmulatorSettings",
     "EmulatorState",
-    "WATSFaultInjector",
     "create_app",
     "emulator_state",
+    "wats_error_body",
 ]

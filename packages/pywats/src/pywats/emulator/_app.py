@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["WATSFaultInjector", "create_app", "emulator_state"]
+__all__ = ["create_app", "emulator_state", "wats_error_body"]
 
 import re
-from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -14,7 +13,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from corekit.clock import Clock, system_clock
-from corekit.testing import Fault, FaultInjector
+from corekit.testing import FaultInjector
 from pywats.emulator._assets import add_asset_routes
 from pywats.emulator._http import check_auth, install_error_handlers
 from pywats.emulator._production import add_production_routes
@@ -48,31 +47,14 @@ class _TrailingSlash:
         await self.app(scope, receive, send)
 
 
-class WATSFaultInjector(FaultInjector):
-    """corekit's fault injector whose injected errors carry WATS error bodies by default.
+def wats_error_body(status: int) -> dict[str, str]:
+    """The body a WATS server gives its own errors: ``{"Message": ..., "message": ...}``.
 
-    A queued ``status`` or ``rate_limit`` fault without a ``body`` answers
-    ``{"Message": <reason>, "message": <reason>}``, as a WATS server's own errors do, so a
-    client's error mapping sees the same shape for real and injected failures. Faults queued
-    over HTTP (``POST /_emulator/faults``) get the same default.
+    Injected faults queued without a body answer it too (from Python or over HTTP), so a
+    client's error mapping sees the same shape for real and injected failures.
     """
-
-    def _add(self, spec: Mapping[str, Any]) -> Fault:
-        kind = spec.get("kind")
-        status = 429 if kind == "rate_limit" else spec.get("status")
-        if (
-            kind in ("status", "rate_limit")
-            and spec.get("body") is None
-            and isinstance(status, int)
-            and status in _REASONS
-        ):
-            reason = _REASONS[status]
-            spec = {**spec, "body": {"Message": reason, "message": reason}}
-        return super()._add(spec)
-
-
-# Statuses with a body: 204 and 304 have none, and corekit refuses a body for them.
-_REASONS = {s.value: s.phrase for s in HTTPStatus if 200 <= s.value <= 599 and s not in (204, 304)}
+    reason = HTTPStatus(status).phrase
+    return {"Message": reason, "message": reason}
 
 
 def _ignore_case(app: FastAPI) -> None:
@@ -143,14 +125,15 @@ def create_app(
             benchmarks.
 
     Returns:
-        The :class:`WATSFaultInjector` (a :class:`~corekit.testing.FaultInjector`) wrapping
-        the app; its ``fail``, ``calls()`` and ``reset()`` drive it from Python,
+        The :class:`~corekit.testing.FaultInjector` wrapping the app (injected errors carry
+        :func:`wats_error_body`); its ``fail``, ``calls()`` and ``reset()`` drive it from Python,
         ``/_emulator/`` over HTTP.
     """
     state = EmulatorState(settings or EmulatorSettings(), clock=clock.time)
     app = build_fastapi(state, clock)
-    return WATSFaultInjector(
+    return FaultInjector(
         _TrailingSlash(app),
+        error_body=wats_error_body,
         clock=clock,
         on_reset=state.reset,
         ignore_case=True,
