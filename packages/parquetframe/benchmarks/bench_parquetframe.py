@@ -45,6 +45,7 @@ import pyarrow.parquet as pq
 SEED = 20_260_101
 ROWS = int(os.environ.get("BENCH_ROWS", "28000000"))
 REPEAT = int(os.environ.get("BENCH_REPEAT", "5"))
+UPSTREAM_REPEAT = int(os.environ.get("BENCH_UPSTREAM_REPEAT", "2"))
 ENTITY_SAVES = int(os.environ.get("BENCH_ENTITY_SAVES", "100000"))
 UPSTREAM_SAVE_SECONDS = float(os.environ.get("BENCH_UPSTREAM_SAVE_SECONDS", "30"))
 CHUNK = 2_000_000
@@ -140,12 +141,12 @@ def run(python: str, body: str, **args: Any) -> dict[str, Any]:
     return {"error": tail[:200]}
 
 
-def repeat(python: str, body: str, **args: Any) -> dict[str, Any]:
-    """One warm-up, then REPEAT timed runs; median and min of ``seconds``."""
+def repeat(python: str, body: str, *, times: int = REPEAT, **args: Any) -> dict[str, Any]:
+    """One warm-up, then ``times`` timed runs; median and min of ``seconds``."""
     warm = run(python, body, **args)
     if "error" in warm:
         return warm
-    runs = [run(python, body, **args) for _ in range(REPEAT)]
+    runs = [run(python, body, **args) for _ in range(times)]
     errors = [r for r in runs if "error" in r]
     if errors:
         return errors[0]
@@ -469,9 +470,11 @@ def _w3(files: dict[str, Path], up: str | None, work: Path) -> None:
     if up is None:
         return
     for label, drop in (("all columns", []), ("without maybe_int", ["maybe_int"])):
+        # About 20-100 s per run, so fewer runs: the gap is far wider than run-to-run noise.
         r = repeat(
             up,
             W3_UPSTREAM,
+            times=UPSTREAM_REPEAT,
             **args,
             drop=drop,
             avro=str(work / "u.avro"),

@@ -110,12 +110,17 @@ class _Binding:
         self.base_path = base_path
         self.compact_min = compact_min
         self._stores: dict[Path, Store] = {}
+        self._settings: object = None
+        self._store: Store | None = None
 
     def store(self) -> Store:
         """The store for the current settings (the base path may change between calls)."""
         from parquetframe._config import get_config
 
         settings = get_config()
+        # Settings objects are replaced, never changed, so identity tells when to look again.
+        if settings is self._settings and self._store is not None:
+            return self._store
         directory = _resolve_dir(self.storage_path, self.base_path).resolve()
         if directory not in self._stores:
             self._stores[directory] = Store(
@@ -126,7 +131,8 @@ class _Binding:
                 fsync=settings.entity_fsync,
                 compact_min=self.compact_min,
             )
-        return self._stores[directory]
+        self._settings, self._store = settings, self._stores[directory]
+        return self._store
 
     def record(self, obj: Any) -> tuple[Any, ...]:
         if not isinstance(obj, self.cls):

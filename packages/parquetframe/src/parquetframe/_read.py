@@ -83,9 +83,8 @@ def _read_one_eager(path: str, source: Source, options: dict[str, Any]) -> pl.Da
     if fmt == "avro":
         from parquetframe._avro import read_avro
 
-        if not source.url and source.compression is None:
-            return read_avro(path)
-        return read_avro(io.BytesIO(_open_bytes(path, source)))
+        local = not source.url and source.compression is None
+        return read_avro(path if local else io.BytesIO(_open_bytes(path, source)))
     data = _open_bytes(path, source)
     if fmt in ("csv", "tsv"):
         sep = options.pop("separator", options.pop("sep", "\t" if fmt == "tsv" else ","))

@@ -92,6 +92,9 @@ class Store:
         self.fsync = fsync
         self.compact_min = compact_min
         self._file_lock = FileLock(directory / ".lock", timeout=lock_timeout)
+        # Strings, not Paths: a save touches these several times and pathlib is slow.
+        self._manifest_path = os.path.join(directory, _MANIFEST)
+        self._created = False
         self._thread_lock = threading.Lock()
         self._manifest: dict[str, Any] | None = None
         self._manifest_stamp: tuple[int, int, int] | None = None
@@ -106,9 +109,9 @@ class Store:
         return _Locked(self)
 
     def _read_manifest(self) -> None:
-        path = self.directory / _MANIFEST
+        path = self._manifest_path
         try:
-            stat = path.stat()
+            stat = os.stat(path)
         except FileNotFoundError:
             self.directory.mkdir(parents=True, exist_ok=True)
             manifest: dict[str, Any] = {
@@ -119,11 +122,12 @@ class Store:
                 "aware": {},
             }
             atomic_write(path, json.dumps(manifest))
-            stat = path.stat()
+            stat = os.stat(path)
         stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
         if stamp == self._manifest_stamp:
             return
-        manifest = json.loads(path.read_text())
+        with open(path, encoding="utf-8") as f:
+            manifest = json.load(f)
         if self._manifest is None or manifest["generation"] != self._manifest["generation"]:
             self._log, self._log_offset, self._log_lines = {}, 0, 0
             self._base, self._base_index = None, None
@@ -133,9 +137,9 @@ class Store:
         """Bring the in-memory view up to date with the files (called under the lock)."""
         self._read_manifest()
         assert self._manifest is not None
-        log_path = self.directory / self._manifest["log"]
+        log_path = os.path.join(self.directory, self._manifest["log"])
         try:
-            size = log_path.stat().st_size
+            size = os.stat(log_path).st_size
         except FileNotFoundError:
             return
         if size == self._log_offset:
@@ -184,9 +188,9 @@ class Store:
             self._write_manifest(self._manifest)
 
     def _write_manifest(self, manifest: dict[str, Any]) -> None:
-        atomic_write(self.directory / _MANIFEST, json.dumps(manifest))
+        atomic_write(self._manifest_path, json.dumps(manifest))
         self._manifest = manifest
-        stat = (self.directory / _MANIFEST).stat()
+        stat = os.stat(self._manifest_path)
         self._manifest_stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
     def _append(self, entries: list[list[Any]]) -> None:
@@ -194,7 +198,9 @@ class Store:
         data = "".join(json.dumps(e, default=_encode, ensure_ascii=False) + "\n" for e in entries)
         payload = data.encode()
         fd = os.open(
-            self.directory / self._manifest["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
+            os.path.join(self.directory, self._manifest["log"]),
+            os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+            0o644,
         )
         try:
             os.write(fd, payload)
@@ -401,7 +407,9 @@ class _Locked:
 
     def __enter__(self) -> None:
         store = self._store
-        store.directory.mkdir(parents=True, exist_ok=True)
+        if not store._created:
+            store.directory.mkdir(parents=True, exist_ok=True)
+            store._created = True
         store._thread_lock.acquire()
         try:
             store._file_lock.acquire()
