@@ -11,9 +11,9 @@ from packaging.requirements import Requirement
 from corekit.errors import CorekitError
 
 PRODUCTS = {
-    "pym2v": "M2VError",
+    "pym2v": "Pym2vError",
     "projectx": "ProjectXError",
-    "pywats": "WATSError",
+    "pywats": "PyWATSError",
     "timeline": "TimelineError",
     "parquetframe": "ParquetFrameError",
 }

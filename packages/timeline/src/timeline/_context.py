@@ -104,7 +104,7 @@ async def authenticate(
         UnauthorizedError: no credential, or one that is invalid, expired or revoked.
         RateLimitError: the tenant is over its request rate.
     """
-    async with ctx.db.read() as session:
+    async with ctx.db.single() as session:
         if bearer is not None:
             claims = ctx.tokens.check(bearer.credentials, "access")
             principal = await principal_for_user(session, claims)

@@ -82,12 +82,23 @@ class Database:
             self.write_engine = _sqlite_engine(url, "BEGIN IMMEDIATE")
             self.read_engine = _sqlite_engine(url, "BEGIN")
         else:
+            # No pre-ping (a round trip per checkout); recycled connections cover restarts.
             self.write_engine = create_async_engine(
-                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+                url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
             )
             self.read_engine = self.write_engine
         self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        # One-statement reads (the credential check of every request) need no transaction:
+        # on PostgreSQL that saves the BEGIN and ROLLBACK round trips.
+        self._single = (
+            self._read
+            if self.dialect == "sqlite"
+            else async_sessionmaker(
+                self.read_engine.execution_options(isolation_level="AUTOCOMMIT"),
+                expire_on_commit=False,
+            )
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -104,6 +115,12 @@ class Database:
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A session in a read transaction (a consistent snapshot), rolled back at the end."""
         async with self._read() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def single(self) -> AsyncIterator[AsyncSession]:
+        """A session for one read statement (autocommit where the database allows)."""
+        async with self._single() as session:
             yield session
 
     async def migrate(self, revision: str = "head") -> None:
