@@ -289,7 +289,7 @@ def main() -> int:
             "emulator CPU per report it served (ms)",
             f"{per_report(ours, 'server'):.2f}",
             f"{up_server:.2f}" if up_server else "n/a",
-            "the same server work for both",
+            "server side: same requests, below both clients",
         )
     up_build = per_report(theirs, "build") if upstream else None
     row(

@@ -13,6 +13,7 @@ from corekit.testing import FakeClock, FaultInjector
 from pywats import (
     PyWATSError,
     WATSAuthenticationError,
+    WATSBadRequestError,
     WATSConflictError,
     WATSConnectError,
     WATSNotFoundError,
@@ -183,7 +184,35 @@ async def test_oversized_answer_is_an_operation_error(
         await resolve(client.app.processes())
 
 
+async def test_asp_net_error_details_reach_the_message_without_secrets(
+    wats: Any, resolve: Any, emulator: FaultInjector
+) -> None:
+    body = {
+        "Message": "The request is invalid.",
+        "ModelState": {"report.pn": ["The pn field is required."], "report.sn": "Too long."},
+    }
+    emulator.fail("/api/Product/PN-1", 400, count=1, body=body)
+    with pytest.raises(WATSBadRequestError) as caught:
+        await resolve(wats.product.get("PN-1"))
+    error = caught.value
+    assert error.wats_message == (
+        "The request is invalid. report.pn: The pn field is required. report.sn: Too long."
+    )
+    assert error.route == "/api/Product/PN-1"
+    text = str(error) + repr(error.args)
+    assert "Basic" not in text
+    assert "d2F0czp3YXRz" not in text  # base64("wats:wats"), the fixture's credentials
+
+
 def test_wats_message_extraction() -> None:
+    assert (
+        wats_message(
+            '{"Message": "An error has occurred.", "ExceptionMessage": "Timeout expired.", '
+            '"StackTrace": "at Wats.Db.Query()"}'
+        )
+        == "An error has occurred. Timeout expired."
+    )
+    assert wats_message('{"ModelState": {"x": ["bad"]}}') == "x: bad"
     assert wats_message('{"Message": "a", "message": "b"}') == "a"
     assert wats_message('{"detail": "d"}') == "d"
     assert wats_message('{"other": 1}') == ""

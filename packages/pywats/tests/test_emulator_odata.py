@@ -49,3 +49,20 @@ def test_orderby_top_skip_page_a_sorted_list(values: list[int | None], top: int,
     page = apply_query(rows, {"$orderby": "n desc", "$top": str(top), "$skip": str(skip)}, SCHEMA)
     ordered = sorted(values, key=lambda v: (v is not None, v or 0), reverse=True)
     assert [r["n"] for r in page] == ordered[skip : skip + top]
+
+
+def test_numbers_in_exponent_form_and_non_finite_spellings() -> None:
+    # What pywats.odata.literal() writes for such floats.
+    schema = Schema("row", [Field("x", "float")])
+    rows = [{"x": 1e-6}, {"x": 0.5}, {"x": float("inf")}]
+
+    def matching(text: str) -> list[float]:
+        test = compile_filter(text, schema)
+        return [r["x"] for r in rows if test(r)]
+
+    assert matching("x lt 1e-05") == [1e-6]
+    assert matching("x gt 2.5E-1") == [0.5, float("inf")]
+    assert matching("x lt INF") == [1e-6, 0.5]
+    assert matching("x gt -INF") == [1e-6, 0.5, float("inf")]
+    assert matching("x eq NaN") == []
+    assert matching("x eq 1") == []

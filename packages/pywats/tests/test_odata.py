@@ -30,6 +30,14 @@ def test_quotes_are_escaped() -> None:
     assert literal(uuid.UUID(int=0)) == "'00000000-0000-0000-0000-000000000000'"
 
 
+def test_non_finite_numbers_use_odata_spellings() -> None:
+    # Python's repr would give "nan" and "inf", which no OData parser reads.
+    assert str(F.x == float("nan")) == "x eq NaN"
+    assert str(F.x < float("inf")) == "x lt INF"
+    assert str(F.x > float("-inf")) == "x gt -INF"
+    assert literal(1e-05) == "1e-05"
+
+
 def test_datetimes_are_utc_and_unquoted() -> None:
     plus2 = timezone(timedelta(hours=2))
     assert literal(datetime(2026, 1, 1, 2, 0, tzinfo=plus2)) == "2026-01-01T00:00:00Z"

@@ -180,14 +180,32 @@ def wats_message(body: str) -> str:
     except ValueError:
         return body.strip()[:500]
     if isinstance(data, dict):
+        text = ""
         for key in ("Message", "message", "error", "detail", "title"):
             value = data.get(key)
             if isinstance(value, str) and value:
-                return value[:500]
-        return ""
+                text = value
+                break
+        # ASP.NET (which WATS runs on) puts the detail beside the generic "Message": the
+        # invalid fields in ModelState, or the server's ExceptionMessage (never its StackTrace).
+        details = _model_state(data.get("ModelState") or data.get("modelState"))
+        exception = data.get("ExceptionMessage")
+        if isinstance(exception, str) and exception:
+            details.append(exception)
+        return " ".join([text, *details]).strip()[:500]
     if isinstance(data, str):
         return data[:500]
     return ""
+
+
+def _model_state(state: object) -> list[str]:
+    if not isinstance(state, dict):
+        return []
+    found = []
+    for field, problems in state.items():
+        listed = problems if isinstance(problems, list) else [problems]
+        found.append(f"{field}: {'; '.join(str(p) for p in listed)}")
+    return found
 
 
 def translate(exc: CorekitError, route: str) -> PyWATSError:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 __all__ = ["F", "Field", "Fields", "Filter", "literal"]
 
+import math
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from enum import Enum
@@ -38,6 +39,9 @@ def literal(value: object) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        # OData's spellings; Python's repr ("nan", "inf") is not an OData literal.
+        return "NaN" if math.isnan(value) else ("INF" if value > 0 else "-INF")
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, datetime):

@@ -33,7 +33,7 @@ _TOKEN = re.compile(
   | (?P<string>'(?:[^']|'')*')
   | (?P<dtprefix>datetime(?:offset)?'[^']*')
   | (?P<datetime>\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)?)
-  | (?P<number>-?\d+(?:\.\d+)?)
+  | (?P<number>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|-?INF\b|NaN\b)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*(?:/[A-Za-z_][A-Za-z0-9_]*)*)
   | (?P<punct>[(),:])
     """,
@@ -288,7 +288,10 @@ class _Parser:
                 raise ODataError(f"$filter: {field.name} is not a datetime; got {token.text!r}")
             return _parse_datetime(token.text)
         if token.kind == "number":
-            return float(token.text) if "." in token.text else int(token.text)
+            if token.text.lstrip("-").isdigit():
+                return int(token.text)
+            # OData spells infinity INF; Python's float() reads it, and NaN, as they are.
+            return float(token.text)
         if token.kind == "name" and token.text.lower() in ("true", "false"):
             return token.text.lower() == "true"
         if token.kind == "name" and token.text.lower() == "null":
