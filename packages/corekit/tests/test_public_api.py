@@ -18,6 +18,7 @@ PUBLIC_MODULES = [
     "corekit.ratelimit",
     "corekit.retry",
     "corekit.testing",
+    "corekit.websocket",
 ]
 
 

@@ -8,7 +8,6 @@ import pytest
 from fastapi import FastAPI, WebSocket
 from fastapi.websockets import WebSocketDisconnect
 
-import corekit.websocket
 from corekit.errors import AuthenticationError, ConnectError, TimeoutError
 from corekit.http import AsyncClient
 from corekit.testing import serve
@@ -89,7 +88,3 @@ async def test_no_server_is_a_connect_error() -> None:
         with pytest.raises(ConnectError):
             async with aconnect(client, "/echo"):
                 pass
-
-
-def test_public_names() -> None:
-    assert corekit.websocket.__all__ == ["AsyncWebSocket", "WebSocketClosed", "aconnect"]

@@ -10,9 +10,10 @@ There is no response cache: every read goes to WATS, so a read after a write see
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from pydantic import SecretStr
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from pywats._settings import WATSSettings
 
 _UNSET: Any = object()
+_H = TypeVar("_H")
 
 
 def _user_agent() -> str:
@@ -107,7 +109,75 @@ def _from_settings(settings: WATSSettings) -> dict[str, Any]:
     }
 
 
-class WATS:
+class _Client:
+    """What both clients share: their arguments, settings constructors and ``repr``."""
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        username: str | None = None,
+        password: str | SecretStr | None = None,
+        token: str | SecretStr | None = None,
+        station: Station | None = None,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = _UNSET,
+        rate_limiter: Limiter | None = None,
+        breaker: CircuitBreaker | None = None,
+        verify: bool | str = True,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        clock: Clock | None = None,
+        **http_options: Any,
+    ) -> None:
+        config = _Config(
+            base_url,
+            username=username,
+            password=password,
+            token=token,
+            station=station,
+            timeout=timeout,
+            retry=retry,
+            rate_limiter=rate_limiter,
+            breaker=breaker,
+            verify=verify,
+            proxy=proxy,
+            trust_env=trust_env,
+            clock=clock,
+            http_options=http_options,
+        )
+        self.base_url = config.base_url
+        self.station = config.station
+        self._connect(config)
+
+    def _connect(self, config: _Config) -> None:
+        """Open the HTTP client and the domains (each client its own kind)."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_settings(cls, settings: WATSSettings, **kwargs: Any) -> Self:
+        """Build a client from :class:`~pywats.WATSSettings`; ``kwargs`` override them."""
+        return cls(**{**_from_settings(settings), **kwargs})
+
+    @classmethod
+    def from_env(cls, env_file: str | None = None, **kwargs: Any) -> Self:
+        """Build a client from ``PYWATS_*`` environment variables (and ``env_file``)."""
+        from pywats._settings import WATSSettings
+
+        return cls.from_settings(WATSSettings.from_env(env_file), **kwargs)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r}, station={self.station.name!r})"
+
+
+def _open(factory: Callable[..., _H], config: _Config) -> _H:
+    try:
+        return factory(config.base_url, **config.options)
+    except Exception as exc:
+        raise WATSConfigurationError(str(exc)) from exc
+
+
+class WATS(_Client):
     """The sync WATS client; safe to share between threads.
 
     Example::
@@ -142,48 +212,10 @@ class WATS:
         WATSConfigurationError: a missing base URL or credentials, or an invalid argument.
     """
 
-    def __init__(
-        self,
-        base_url: str | None = None,
-        *,
-        username: str | None = None,
-        password: str | SecretStr | None = None,
-        token: str | SecretStr | None = None,
-        station: Station | None = None,
-        timeout: float = 30.0,
-        retry: RetryPolicy | None = _UNSET,
-        rate_limiter: Limiter | None = None,
-        breaker: CircuitBreaker | None = None,
-        verify: bool | str = True,
-        proxy: str | None = None,
-        trust_env: bool = True,
-        clock: Clock | None = None,
-        **http_options: Any,
-    ) -> None:
+    def _connect(self, config: _Config) -> None:
         from corekit.http import Client
 
-        config = _Config(
-            base_url,
-            username=username,
-            password=password,
-            token=token,
-            station=station,
-            timeout=timeout,
-            retry=retry,
-            rate_limiter=rate_limiter,
-            breaker=breaker,
-            verify=verify,
-            proxy=proxy,
-            trust_env=trust_env,
-            clock=clock,
-            http_options=http_options,
-        )
-        self.base_url = config.base_url
-        self.station = config.station
-        try:
-            self._http = Client(config.base_url, **config.options)
-        except Exception as exc:
-            raise WATSConfigurationError(str(exc)) from exc
+        self._http = _open(Client, config)
         runner = SyncRunner(self._http)
         self.app = AppAPI(runner, self.station)
         """Server version and processes."""
@@ -195,18 +227,6 @@ class WATS:
         """Units and serial numbers."""
         self.asset = AssetAPI(runner, self.station)
         """Test assets."""
-
-    @classmethod
-    def from_settings(cls, settings: WATSSettings, **kwargs: Any) -> Self:
-        """Build a client from :class:`~pywats.WATSSettings`; ``kwargs`` override them."""
-        return cls(**{**_from_settings(settings), **kwargs})
-
-    @classmethod
-    def from_env(cls, env_file: str | None = None, **kwargs: Any) -> Self:
-        """Build a client from ``PYWATS_*`` environment variables (and ``env_file``)."""
-        from pywats._settings import WATSSettings
-
-        return cls.from_settings(WATSSettings.from_env(env_file), **kwargs)
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -223,11 +243,8 @@ class WATS:
     ) -> None:
         self.close()
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self.base_url!r}, station={self.station.name!r})"
 
-
-class AsyncWATS:
+class AsyncWATS(_Client):
     """The async WATS client: the arguments of :class:`WATS`, awaitable methods.
 
     Example::
@@ -239,48 +256,10 @@ class AsyncWATS:
         WATSConfigurationError: a missing base URL or credentials, or an invalid argument.
     """
 
-    def __init__(
-        self,
-        base_url: str | None = None,
-        *,
-        username: str | None = None,
-        password: str | SecretStr | None = None,
-        token: str | SecretStr | None = None,
-        station: Station | None = None,
-        timeout: float = 30.0,
-        retry: RetryPolicy | None = _UNSET,
-        rate_limiter: Limiter | None = None,
-        breaker: CircuitBreaker | None = None,
-        verify: bool | str = True,
-        proxy: str | None = None,
-        trust_env: bool = True,
-        clock: Clock | None = None,
-        **http_options: Any,
-    ) -> None:
+    def _connect(self, config: _Config) -> None:
         from corekit.http import AsyncClient
 
-        config = _Config(
-            base_url,
-            username=username,
-            password=password,
-            token=token,
-            station=station,
-            timeout=timeout,
-            retry=retry,
-            rate_limiter=rate_limiter,
-            breaker=breaker,
-            verify=verify,
-            proxy=proxy,
-            trust_env=trust_env,
-            clock=clock,
-            http_options=http_options,
-        )
-        self.base_url = config.base_url
-        self.station = config.station
-        try:
-            self._http = AsyncClient(config.base_url, **config.options)
-        except Exception as exc:
-            raise WATSConfigurationError(str(exc)) from exc
+        self._http = _open(AsyncClient, config)
         runner = AsyncRunner(self._http)
         self.app = AsyncAppAPI(runner, self.station)
         """Server version and processes."""
@@ -292,18 +271,6 @@ class AsyncWATS:
         """Units and serial numbers."""
         self.asset = AsyncAssetAPI(runner, self.station)
         """Test assets."""
-
-    @classmethod
-    def from_settings(cls, settings: WATSSettings, **kwargs: Any) -> Self:
-        """Build a client from :class:`~pywats.WATSSettings`; ``kwargs`` override them."""
-        return cls(**{**_from_settings(settings), **kwargs})
-
-    @classmethod
-    def from_env(cls, env_file: str | None = None, **kwargs: Any) -> Self:
-        """Build a client from ``PYWATS_*`` environment variables (and ``env_file``)."""
-        from pywats._settings import WATSSettings
-
-        return cls.from_settings(WATSSettings.from_env(env_file), **kwargs)
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -319,6 +286,3 @@ class AsyncWATS:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self.base_url!r}, station={self.station.name!r})"

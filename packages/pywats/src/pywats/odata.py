@@ -39,11 +39,8 @@ def literal(value: object) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float) and not math.isfinite(value):
-        # OData's spellings; Python's repr ("nan", "inf") is not an OData literal.
-        return "NaN" if math.isnan(value) else ("INF" if value > 0 else "-INF")
     if isinstance(value, int | float):
-        return repr(value)
+        return _number(value)
     if isinstance(value, datetime):
         aware = value if value.tzinfo is not None else value.astimezone()
         return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") + _fraction(aware) + "Z"
@@ -53,6 +50,13 @@ def literal(value: object) -> str:
         return "'" + str(value).replace("'", "''") + "'"
     msg = f"{value!r} ({type(value).__name__}) has no OData literal; pass a str, number or datetime"
     raise TypeError(msg)
+
+
+def _number(value: int | float) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        # OData's spellings; Python's repr ("nan", "inf") is not an OData literal.
+        return "NaN" if math.isnan(value) else ("INF" if value > 0 else "-INF")
+    return repr(value)
 
 
 def _fraction(value: datetime) -> str:

@@ -72,7 +72,9 @@ def build_fastapi(state: EmulatorState, clock: Clock) -> FastAPI:
     """The FastAPI app of the emulator over ``state`` (no fault injection)."""
     settings = state.settings
 
-    def authenticate(request: Request) -> str | None:
+    # async on purpose: FastAPI runs a sync dependency in a worker thread, a thread hop
+    # on every request for a check that never blocks.
+    async def authenticate(request: Request) -> str | None:
         if request.url.path.lower() in _OPEN_PATHS:
             return None
         return check_auth(settings, request)

@@ -288,15 +288,19 @@ class _Parser:
                 raise ODataError(f"$filter: {field.name} is not a datetime; got {token.text!r}")
             return _parse_datetime(token.text)
         if token.kind == "number":
-            if token.text.lstrip("-").isdigit():
-                return int(token.text)
-            # OData spells infinity INF; Python's float() reads it, and NaN, as they are.
-            return float(token.text)
+            return _number(token.text)
         if token.kind == "name" and token.text.lower() in ("true", "false"):
             return token.text.lower() == "true"
         if token.kind == "name" and token.text.lower() == "null":
             return None
         raise ODataError(f"$filter: expected a value at position {token.pos}, got {token.text!r}")
+
+
+def _number(text: str) -> int | float:
+    if text.lstrip("-").isdigit():
+        return int(text)
+    # OData spells infinity INF; Python's float() reads it, and NaN, as they are.
+    return float(text)
 
 
 def compile_filter(text: str, schema: Schema) -> Predicate:

@@ -115,11 +115,12 @@ def _add_app_routes(router: FastAPI, state: EmulatorState) -> None:
 
 def _add_submit_routes(router: FastAPI, state: EmulatorState, clock: Callable[[], float]) -> None:
     @router.post("/api/Report/WSJF")
-    async def submit(request: Request) -> list[dict[str, str]]:
+    async def submit(request: Request) -> JSONResponse:
         raw = await request.body()
         report = check_report(state, _parse(raw))
         report_id = store_report(state, report, len(raw), clock())
-        return [{"ID": report_id}]
+        # A response object, not a return value FastAPI would validate and re-encode.
+        return JSONResponse([{"ID": report_id}])
 
     @router.post("/api/Report/WSXF")
     async def submit_xml(request: Request) -> dict[str, Any]:

@@ -24,6 +24,8 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 HEADER_STRINGS = ("pn", "sn", "rev", "machineName", "location", "purpose")
 REPORT_RESULTS = frozenset("PFDET")
 STEP_STATUSES = frozenset("PFSDET")
@@ -32,7 +34,8 @@ NON_FINITE = frozenset({"NaN", "Infinity", "-Infinity"})
 ONE_LIMIT = frozenset({"EQ", "EQT", "NE", "LT", "LE", "GT", "GE"})
 TWO_LIMITS = frozenset({"GTLT", "GTLE", "GELT", "GELE", "LTGT", "LTGE", "LEGT", "LEGE"})
 STRING_OPS = frozenset({"CASESENSIT", "IGNORECASE"})
-COMP_OPS = frozenset({"LOG"}) | ONE_LIMIT | TWO_LIMITS | STRING_OPS
+LIMITED = ONE_LIMIT | TWO_LIMITS
+COMP_OPS = frozenset({"LOG"}) | LIMITED | STRING_OPS
 KNOWN_TOP_LEVEL = frozenset(
     {
         "id", "type", "pn", "sn", "rev", "processCode", "processName", "processCodeFormat",
@@ -82,6 +85,12 @@ def parse_json(raw: bytes) -> Any:
     Raises:
         ReportRejected: the body is not JSON.
     """
+    try:
+        # orjson is the fast path and is as strict (it refuses bare NaN and Infinity too);
+        # what it refuses is parsed again by json, whose errors name the problem better.
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
     try:
         return json.loads(raw, parse_constant=_no_constant)
     except ReportRejected:
@@ -153,7 +162,7 @@ def _check_header(report: Mapping[str, Any], known_processes: frozenset[int] | N
     if kind not in ("T", "R"):
         raise ReportRejected("type", f"expected 'T' (UUT) or 'R' (UUR), got {kind!r}")
     for name in HEADER_STRINGS:
-        _text(report.get(name), name, required=True)
+        _text(report.get(name), name)
     code = report.get("processCode")
     if isinstance(code, bool) or not isinstance(code, int):
         raise ReportRejected("processCode", f"expected an integer process code, got {code!r}")
@@ -161,7 +170,7 @@ def _check_header(report: Mapping[str, Any], known_processes: frozenset[int] | N
         known = ", ".join(str(c) for c in sorted(known_processes))
         raise ReportRejected("processCode", f"{code} is not a known process; known: {known}")
     result = report.get("result", "P")
-    if result not in REPORT_RESULTS:
+    if not _member(result, REPORT_RESULTS):
         raise ReportRejected("result", f"expected one of P, F, D, E, T; got {result!r}")
     parse_start(report.get("start"), "start")
 
@@ -175,9 +184,7 @@ def _check_id(value: object, path: str) -> None:
         raise ReportRejected(path, f"{value!r} is not a UUID") from exc
 
 
-def _text(value: object, path: str, *, required: bool) -> None:
-    if value is None and not required:
-        return
+def _text(value: object, path: str) -> None:
     if not isinstance(value, str) or not value.strip():
         raise ReportRejected(path, f"expected a non-empty string, got {value!r}")
     if len(value) > MAX_TEXT:
@@ -196,28 +203,30 @@ def _check_list_of_objects(parent: Mapping[str, Any], key: str, prefix: str) -> 
             raise ReportRejected(f"{path}[{index}]", "expected an object")
 
 
+def _member(value: object, allowed: frozenset[str]) -> bool:
+    # A JSON list or object is not hashable: test the type before the set.
+    return isinstance(value, str) and value in allowed
+
+
 def _check_step(step: object, path: str, *, depth: int) -> None:
+    # The hot path of a submit: paths of fields are formatted only when one is wrong.
     if depth > MAX_DEPTH:
         raise ReportRejected(path, f"steps nest deeper than {MAX_DEPTH} levels")
     if not isinstance(step, dict):
         raise ReportRejected(path, "expected a step object")
-    step_type = step.get("stepType")
-    if not isinstance(step_type, str) or not step_type:
-        raise ReportRejected(f"{path}.stepType", f"expected a step type, got {step_type!r}")
-    _text(step.get("name"), f"{path}.name", required=False)
-    _letter(step.get("status"), STEP_STATUSES, f"{path}.status", required=True)
-    _letter(step.get("group"), STEP_GROUPS, f"{path}.group", required=False)
+    step_type = _check_step_fields(step, path)
     allowed = TYPE_MEAS.get(step_type)
     for key in MEAS_KEYS:
-        if key not in step or step[key] is None:
+        items = step.get(key)
+        if items is None:
             continue
-        meas_path = f"{path}.{key}"
-        if not isinstance(step[key], list):
-            raise ReportRejected(meas_path, "expected an array, even for one measurement")
+        if not isinstance(items, list):
+            raise ReportRejected(f"{path}.{key}", "expected an array, even for one measurement")
         if allowed is not None and key != allowed:
-            raise ReportRejected(meas_path, f"a {step_type} step carries {allowed}, not {key}")
-        for index, meas in enumerate(step[key]):
-            _check_measurement(key, meas, f"{meas_path}[{index}]")
+            msg = f"a {step_type} step carries {allowed}, not {key}"
+            raise ReportRejected(f"{path}.{key}", msg)
+        for index, meas in enumerate(items):
+            _check_measurement(key, meas, path, index)
     steps = step.get("steps")
     if steps is None:
         return
@@ -227,10 +236,28 @@ def _check_step(step: object, path: str, *, depth: int) -> None:
         _check_step(child, f"{path}.steps[{index}]", depth=depth + 1)
 
 
-def _letter(value: object, allowed: frozenset[str], path: str, *, required: bool) -> None:
-    if value is None and not required:
-        return
-    if value not in allowed:
+def _check_step_fields(step: Mapping[str, Any], path: str) -> str:
+    """Check a step's type, name, status and group; return its type."""
+    step_type = step.get("stepType")
+    if not isinstance(step_type, str) or not step_type:
+        raise ReportRejected(f"{path}.stepType", f"expected a step type, got {step_type!r}")
+    name = step.get("name")
+    if name is not None and not _short_text(name):
+        _text(name, f"{path}.name")
+    if not _member(step.get("status"), STEP_STATUSES):
+        _letter(step.get("status"), STEP_STATUSES, f"{path}.status")
+    group = step.get("group")
+    if group is not None and not _member(group, STEP_GROUPS):
+        _letter(group, STEP_GROUPS, f"{path}.group")
+    return step_type
+
+
+def _short_text(value: object) -> bool:
+    return isinstance(value, str) and len(value) <= MAX_TEXT and not value.isspace() and value != ""
+
+
+def _letter(value: object, allowed: frozenset[str], path: str) -> None:
+    if not _member(value, allowed):
         raise ReportRejected(path, f"expected one of {', '.join(sorted(allowed))}; got {value!r}")
 
 
@@ -243,34 +270,55 @@ def _number(value: object, path: str, *, required: bool) -> None:
         raise ReportRejected(path, f"expected a number, got {value!r}")
     if isinstance(value, int | float):
         return
-    if value not in NON_FINITE:
+    if not _member(value, NON_FINITE):
         msg = f"expected a number or one of 'NaN', 'Infinity', '-Infinity'; got {value!r}"
         raise ReportRejected(path, msg)
 
 
-def _check_measurement(key: str, meas: object, path: str) -> None:
+def _check_measurement(key: str, meas: object, step_path: str, index: int) -> None:
     if not isinstance(meas, dict):
-        raise ReportRejected(path, "expected a measurement object")
-    _letter(meas.get("status"), STEP_STATUSES, f"{path}.status", required=False)
+        raise ReportRejected(f"{step_path}.{key}[{index}]", "expected a measurement object")
+    status = meas.get("status")
+    if status is not None and not _member(status, STEP_STATUSES):
+        _letter(status, STEP_STATUSES, f"{step_path}.{key}[{index}].status")
     comp = meas.get("compOp")
-    if comp is not None and comp not in COMP_OPS:
-        raise ReportRejected(f"{path}.compOp", f"{comp!r} is not a WATS comparison operator")
+    if comp is not None and not _member(comp, COMP_OPS):
+        path = f"{step_path}.{key}[{index}].compOp"
+        raise ReportRejected(path, f"{comp!r} is not a WATS comparison operator")
     if key == "numericMeas":
-        _number(meas.get("value"), f"{path}.value", required=False)
-        if comp in STRING_OPS:
-            raise ReportRejected(f"{path}.compOp", f"{comp} compares strings, not numbers")
-        _number(meas.get("lowLimit"), f"{path}.lowLimit", required=comp in ONE_LIMIT | TWO_LIMITS)
-        _number(meas.get("highLimit"), f"{path}.highLimit", required=comp in TWO_LIMITS)
+        value, low, high = meas.get("value"), meas.get("lowLimit"), meas.get("highLimit")
+        if comp in STRING_OPS or not (
+            _plain_number(value)
+            and (_plain_number(low) and (low is not None or comp not in LIMITED))
+            and (_plain_number(high) and (high is not None or comp not in TWO_LIMITS))
+        ):
+            _check_numbers(meas, comp, f"{step_path}.{key}[{index}]")
     elif key == "booleanMeas":
         value = meas.get("value")
         if value is not None and not isinstance(value, bool):
-            raise ReportRejected(f"{path}.value", f"expected true or false, got {value!r}")
+            path = f"{step_path}.{key}[{index}].value"
+            raise ReportRejected(path, f"expected true or false, got {value!r}")
     else:
         value = meas.get("value")
         if value is not None and not isinstance(value, str):
-            raise ReportRejected(f"{path}.value", f"expected a string, got {value!r}")
+            path = f"{step_path}.{key}[{index}].value"
+            raise ReportRejected(path, f"expected a string, got {value!r}")
         if comp in STRING_OPS and meas.get("limit") is None:
-            raise ReportRejected(f"{path}.limit", f"required by the comparison operator {comp}")
+            path = f"{step_path}.{key}[{index}].limit"
+            raise ReportRejected(path, f"required by the comparison operator {comp}")
+
+
+def _plain_number(value: object) -> bool:
+    """Whether ``value`` is absent or a number: the common case, checked without paths."""
+    return value is None or (type(value) is float or type(value) is int)
+
+
+def _check_numbers(meas: Mapping[str, Any], comp: object, path: str) -> None:
+    _number(meas.get("value"), f"{path}.value", required=False)
+    if comp in STRING_OPS:
+        raise ReportRejected(f"{path}.compOp", f"{comp} compares strings, not numbers")
+    _number(meas.get("lowLimit"), f"{path}.lowLimit", required=comp in LIMITED)
+    _number(meas.get("highLimit"), f"{path}.highLimit", required=comp in TWO_LIMITS)
 
 
 def _utc(start: datetime) -> str:
