@@ -92,12 +92,16 @@ def test_submit_reports_each_bad_file_and_fails(
     data["sn"] = ""
     invalid.write_text(json.dumps(data))
     missing = tmp_path / "missing.json"
-    result = cli.invoke(app, ["report", "submit", str(invalid), str(missing), str(good)])
+    garbled = tmp_path / "garbled.json"
+    garbled.write_bytes(b'{"id": "truncated')
+    files = [invalid, missing, garbled, good]
+    result = cli.invoke(app, ["report", "submit", *map(str, files)])
     assert result.exit_code == 1
     assert result.stdout.startswith(f"{good}\t")
     assert "invalid.json: the report is not valid WSJF: sn: must not be empty" in result.stderr
     assert "missing.json: cannot read" in result.stderr
-    assert "2 of 3 files failed" in result.stderr
+    assert "garbled.json: the report is not valid WSJF: <report>: not JSON" in result.stderr
+    assert "3 of 4 files failed" in result.stderr
     assert len(emulator.calls("POST")) == 1
 
 

@@ -80,10 +80,9 @@ def test_a_single_change_is_found_where_it_was_made(
     tenant_id, subject_id = asyncio.run(_build(sqlite_url, items))
     assert asyncio.run(_verify(sqlite_url, tenant_id, subject_id)) == []
     seq = where % len(items) + 1
-    params: dict[str, Any] = {"s": subject_id, "q": seq}
+    params: dict[str, Any] = {"s": subject_id, "q": seq, "p": '{"tampered":true}'}
     statements = {
-        "payload": "UPDATE event SET payload = '{\"tampered\":true}' "
-        "WHERE subject_id = :s AND seq = :q",
+        "payload": "UPDATE event SET payload = :p WHERE subject_id = :s AND seq = :q",
         "event_type": "UPDATE event SET event_type = 'other' WHERE subject_id = :s AND seq = :q",
         "schema_version": "UPDATE event SET schema_version = 2 WHERE subject_id = :s AND seq = :q",
         "event_time": "UPDATE event SET event_time = '1999-01-01 00:00:00.000000' "

@@ -334,13 +334,17 @@ class AsyncEurogardAPI(BaseAPI):
         parts: list[DataFrame | None] = [None] * len(windows)
         failures: list[Exception] = []
         # Created per call: anyio primitives bind to the event loop that first waits on them.
-        in_flight = anyio.CapacityLimiter(self.settings.max_concurrent_requests)
+        s = self.settings
+        slots = proto.in_flight(q, windows, s.max_concurrent_requests, s.max_buffered_bytes)
+        in_flight = anyio.CapacityLimiter(slots)
         decoding = anyio.CapacityLimiter(1)
 
         def decode(response: Response, window: tuple[int, int]) -> DataFrame:
             return build(frames.decode(response), q.names, *window)
 
-        logger.debug("fetching %d window(s) of %d name(s)", len(windows), len(q.names))
+        logger.debug(
+            "fetching %d window(s) of %d name(s), %d at a time", len(windows), len(q.names), slots
+        )
         bar = _progress(len(windows), progress)
 
         async def run(index: int, window: tuple[int, int], group: anyio.abc.TaskGroup) -> None:

@@ -228,6 +228,22 @@ def batches(q: Query, max_frame_length: object) -> list[tuple[int, int]]:
     return list(itertools.pairwise(bounds))
 
 
+POINT_BYTES = 56
+"""Bytes one point takes in an answer, ``{"timestamp":1735689660000,"value":20.81976...},``."""
+
+
+def in_flight(q: Query, windows: Sequence[tuple[int, int]], limit: int, budget: int) -> int:
+    """How many batches of a fetch may be in flight: ``limit``, fewer if their answers are big.
+
+    Each answer is held whole until it is decoded, so the estimated answer size of the
+    longest batch bounds how many fit in ``budget`` bytes; at least one always runs.
+    """
+    longest = max(end - start for start, end in windows)
+    points = (longest // (q.interval_s * 1000) + 1) * len(q.names)
+    fitting = budget // (points * POINT_BYTES)
+    return max(1, min(limit, len(windows), fitting))
+
+
 def data_call(q: Query, start_ms: int, end_ms: int, timeout: float | None = None) -> Call:
     """The POST of one time-series window (a read: safe to retry like a GET)."""
     body = {

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
         max_retry_after: the longest ``Retry-After`` honoured; a longer one fails at once.
         max_response_bytes: largest answer read; a 30-day batch of one-minute data for
             5 names is about 12 MB.
+        max_buffered_bytes: answer bytes a long fetch may hold at once, estimated from the
+            points per batch (about 56 bytes each); fewer batches than
+            ``max_concurrent_requests`` are in flight when their answers would exceed it, and
+            at least one always is.
     """
 
     model_config = SettingsConfigDict(
@@ -63,6 +67,7 @@ class Settings(BaseSettings):
     retry_wait_max: float = Field(default=5.0, ge=0, allow_inf_nan=False)
     max_retry_after: float = Field(default=60.0, ge=0, allow_inf_nan=False)
     max_response_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    max_buffered_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
 
     @field_validator("base_url")
     @classmethod

@@ -181,10 +181,14 @@ def parse_report(data: dict[str, Any] | str | bytes) -> UUTReport | UURReport:
     """
     from pywats._validation import from_pydantic
 
-    raw = json.loads(data) if isinstance(data, str | bytes) else data
-    if not isinstance(raw, dict):
-        from pywats.errors import ReportValidationError, ValidationIssue
+    from pywats.errors import ReportValidationError, ValidationIssue
 
+    try:
+        raw = json.loads(data) if isinstance(data, str | bytes) else data
+    except ValueError as exc:  # also a body that is not UTF-8
+        issue = ValidationIssue(path="", message=f"not JSON ({exc})")
+        raise ReportValidationError([issue]) from None
+    if not isinstance(raw, dict):
         issue = ValidationIssue(path="", message="a report must be a JSON object")
         raise ReportValidationError([issue])
     cls: type[UUTReport | UURReport] = UURReport if raw.get("uur") else UUTReport

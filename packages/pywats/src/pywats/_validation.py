@@ -167,43 +167,76 @@ def _step_typed(step: object) -> bool:
     return isinstance(step, StepBase)
 
 
-def _steps(issues: list[ValidationIssue], path: str, step: StepBase) -> None:  # noqa: PLR0912
-    _text(issues, f"{path}.name", step.name)
+def _steps(issues: list[ValidationIssue], path: str, step: StepBase) -> None:
+    # Every step of every submit passes here: the paths of fields are formatted only for a
+    # step that breaks a rule.
+    if not _text_ok(step.name):
+        _text(issues, f"{path}.name", step.name)
     if isinstance(step, SequenceCall):
         for i, child in enumerate(step.steps):
             _steps(issues, f"{path}.steps[{i}]", child)
         return
+    _measurements(issues, path, step)
+
+
+def _measurements(issues: list[ValidationIssue], path: str, step: StepBase) -> None:
     multi = step.step_type in MULTI_TYPES
     if isinstance(step, NumericStep):
         _count(issues, path, "numericMeas", len(step.numeric_meas), multi)
         for i, num in enumerate(step.numeric_meas):
-            where = f"{path}.numericMeas[{i}]"
-            if multi:
-                _text(issues, f"{where}.name", num.name)
-            _limits(issues, where, num.comp_op, num.low_limit, num.high_limit)
+            if not _numeric_ok(num, multi):
+                where = f"{path}.numericMeas[{i}]"
+                if multi:
+                    _text(issues, f"{where}.name", num.name)
+                _limits(issues, where, num.comp_op, num.low_limit, num.high_limit)
     elif isinstance(step, BooleanStep):
         _count(issues, path, "booleanMeas", len(step.boolean_meas), multi)
         if multi:
             for i, flag in enumerate(step.boolean_meas):
-                _text(issues, f"{path}.booleanMeas[{i}].name", flag.name)
+                if not _text_ok(flag.name):
+                    _text(issues, f"{path}.booleanMeas[{i}].name", flag.name)
     elif isinstance(step, StringStep):
         _count(issues, path, "stringMeas", len(step.string_meas), multi)
         for i, text in enumerate(step.string_meas):
-            where = f"{path}.stringMeas[{i}]"
-            if multi:
-                _text(issues, f"{where}.name", text.name)
-            if text.comp_op is not CompOp.LOG and not text.comp_op.is_string:
-                issues.append(
-                    ValidationIssue(
-                        f"{where}.compOp",
-                        f"{text.comp_op.value} compares numbers; a string measurement takes "
-                        "LOG, CASESENSIT or IGNORECASE",
-                    )
-                )
-            elif text.comp_op.is_string and text.limit is None:
-                issues.append(
-                    ValidationIssue(f"{where}.limit", f"{text.comp_op.value} needs a limit")
-                )
+            if not _string_ok(text, multi):
+                _string_issues(issues, f"{path}.stringMeas[{i}]", text, multi)
+
+
+def _text_ok(value: str | None) -> bool:
+    return value is not None and 0 < len(value) <= MAX_TEXT and not value.isspace()
+
+
+def _numeric_ok(num: NumericMeasurement, multi: bool) -> bool:
+    op = num.comp_op
+    return (
+        (not multi or _text_ok(num.name))
+        and not op.is_string
+        and (op.limits < 1 or num.low_limit is not None)
+        and (op.limits < 2 or num.high_limit is not None)
+    )
+
+
+def _string_ok(text: StringMeasurement, multi: bool) -> bool:
+    op = text.comp_op
+    limit_ok = op is CompOp.LOG or (op.is_string and text.limit is not None)
+    return limit_ok and (not multi or _text_ok(text.name))
+
+
+def _string_issues(
+    issues: list[ValidationIssue], where: str, text: StringMeasurement, multi: bool
+) -> None:
+    if multi:
+        _text(issues, f"{where}.name", text.name)
+    if text.comp_op is not CompOp.LOG and not text.comp_op.is_string:
+        issues.append(
+            ValidationIssue(
+                f"{where}.compOp",
+                f"{text.comp_op.value} compares numbers; a string measurement takes "
+                "LOG, CASESENSIT or IGNORECASE",
+            )
+        )
+    elif text.comp_op.is_string and text.limit is None:
+        issues.append(ValidationIssue(f"{where}.limit", f"{text.comp_op.value} needs a limit"))
 
 
 def _count(issues: list[ValidationIssue], path: str, field: str, n: int, multi: bool) -> None:

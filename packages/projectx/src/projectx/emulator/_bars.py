@@ -19,6 +19,8 @@ import zlib
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
+
 # AggregateBarUnit -> seconds; weeks (5) and months (6) are handled apart.
 UNIT_SECONDS = {1: 1, 2: 60, 3: 3_600, 4: 86_400, 5: 604_800}
 _DAY = 86_400
@@ -26,6 +28,8 @@ _MONDAY = 4 * _DAY  # 1970-01-05, the first Monday after the epoch
 _MASK = (1 << 64) - 1
 _EPOCH = dt.date(1970, 1, 1)
 _TAU = 2 * math.pi
+_MAX_ENCODED = 500_000
+"""Most encoded bars kept per series (about a year of minute bars, under 100 MB)."""
 
 
 def _mix(x: int) -> int:
@@ -69,6 +73,7 @@ class BarPath:
         self._key = _mix(zlib.crc32(contract_id.encode()) ^ (seed & _MASK))
         phases = [(_mix(self._key + i) % 10_000) / 10_000 * _TAU for i in range(3)]
         self._phases = phases
+        self._encoded: dict[tuple[int, int], dict[float, orjson.Fragment]] = {}
 
     def _hash(self, t: float, salt: int) -> int:
         return _mix(self._key ^ ((int(t) * 4 + salt) & _MASK))
@@ -91,15 +96,10 @@ class BarPath:
         """The price at epoch second ``t``, on the tick grid."""
         return self.round(self.raw(t))
 
-    def bar(
-        self, start: float, end: float, opening: float | None = None, closing: float | None = None
-    ) -> dict[str, Any]:
-        """One bar over ``[start, end)`` as the Gateway sends it (``t o h l c v``).
-
-        ``opening`` and ``closing`` are ``raw(start)`` and ``raw(end)`` when the caller has them.
-        """
-        o = self.raw(start) if opening is None else opening
-        c = self.raw(end) if closing is None else closing
+    def bar(self, start: float, end: float) -> dict[str, Any]:
+        """One bar over ``[start, end)`` as the Gateway sends it (``t o h l c v``)."""
+        o = self.raw(start)
+        c = self.raw(end)
         length = max(end - start, 1.0)
         swing = self.base * 0.0004 * math.sqrt(length / 60) / 1_024
         h = self._hash(start, 1)  # one hash gives both wicks and the volume
@@ -122,26 +122,29 @@ class BarPath:
         now: float,
         limit: int,
         partial: bool,
-    ) -> list[dict[str, Any]]:
-        """Bars starting in ``[start, end)``, newest first, at most ``limit`` of them.
+    ) -> list[orjson.Fragment]:
+        """Bars starting in ``[start, end)``, newest first, at most ``limit`` of them, as JSON.
 
         A bar still running at ``now`` (the partial bar) is included only with ``partial``;
-        bars starting after ``now`` never are.
+        bars starting after ``now`` never are. A closed bar never changes, so its JSON is kept
+        and later windows (and pages) over the same history are served without recomputing it.
         """
-        out: list[dict[str, Any]] = []
-        # Newest first, a bar usually ends where the one after it starts: reuse that price.
-        known_at, known = math.nan, math.nan
+        series = self._encoded.setdefault((unit, number), {})
+        if len(series) > _MAX_ENCODED:
+            series.clear()  # a bound on memory; the bars are recomputed on demand
+        out: list[orjson.Fragment] = []
         for bar_start, bar_end in self._starts(unit, number, min(end, now + 1e-9)):
             if bar_start < start or len(out) >= limit:
                 break
-            if bar_end > now and not partial:
+            if bar_end > now:
+                if partial:
+                    out.append(orjson.Fragment(orjson.dumps(self.bar(bar_start, now))))
                 continue
-            closing = min(bar_end, now)
-            opening = self.raw(bar_start)
-            out.append(
-                self.bar(bar_start, closing, opening, known if closing == known_at else None)
-            )
-            known_at, known = bar_start, opening
+            encoded = series.get(bar_start)
+            if encoded is None:
+                encoded = orjson.Fragment(orjson.dumps(self.bar(bar_start, bar_end)))
+                series[bar_start] = encoded
+            out.append(encoded)
         return out
 
     def _starts(self, unit: int, number: int, before: float) -> Iterator[tuple[float, float]]:
