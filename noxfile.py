@@ -190,15 +190,18 @@ UPSTREAM = ["pym2v", "projectx", "pywats"]
 
 
 def _upstream_python(session: nox.Session, package: str) -> str:
-    """A Python 3.12 venv holding the unmodified upstream client pinned in ``upstream/``.
+    """A venv holding the unmodified upstream package pinned in ``upstream/requirements.txt``.
 
-    The upstream projects need 3.12; their pins live in
-    ``packages/<package>/upstream/requirements.txt``.
+    Its Python is the one named in ``upstream/.python-version`` (3.12 when absent: pym2v 0.2.0
+    and project-x-py need it; parquetframe 2.0.0 has wheels for 3.11 only).
     """
-    venv = Path(session.create_tmp()) / f"upstream-{package}"
-    requirements = ROOT / "packages" / package / "upstream" / "requirements.txt"
+    upstream = ROOT / "packages" / package / "upstream"
+    pin = upstream / ".python-version"
+    version = pin.read_text().strip() if pin.exists() else "3.12"
+    venv = Path(session.create_tmp()) / f"upstream-{package}-{version}"
+    requirements = upstream / "requirements.txt"
     if not venv.exists():
-        session.run("uv", "venv", "--quiet", "-p", "3.12", str(venv), external=True)
+        session.run("uv", "venv", "--quiet", "-p", version, str(venv), external=True)
     python = str(venv / "bin" / "python")
     session.run(
         "uv", "pip", "install", "--quiet", "-p", python, "-r", str(requirements), external=True

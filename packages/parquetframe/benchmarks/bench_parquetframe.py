@@ -13,9 +13,9 @@ wrong answer is reported as FAIL, not as a time.
 
 Data is generated deterministically (numpy ``default_rng(SEED)``, 1M-row row groups written in
 chunks) into ``$PARQUETFRAME_BENCH_DIR`` (default: the temp dir) and reused by later runs.
-parquetframe 2.0.0 ships wheels for CPython 3.11 only (its sdist needs a Rust toolchain), so when
-the interpreter in ``$UPSTREAM_PYTHON`` cannot import it, a 3.11 venv is built next to the data
-from ``packages/parquetframe/upstream/requirements.txt``.
+parquetframe 2.0.0 ships wheels for CPython 3.11 only (its sdist needs a Rust toolchain):
+``nox -s bench`` builds its venv (``$UPSTREAM_PYTHON``) with the Python named in
+``packages/parquetframe/upstream/.python-version``.
 
 Run with ``uv run nox -s bench -- parquetframe``; ``BENCH_ROWS`` shrinks the big file for a
 quick try (default 28,000,000 rows, about 1 GB).
@@ -160,7 +160,7 @@ def repeat(python: str, body: str, *, times: int = REPEAT, **args: Any) -> dict[
 
 
 def upstream_python() -> str | None:
-    """An interpreter that imports parquetframe 2.0.0, or None (the report says why)."""
+    """The interpreter from ``$UPSTREAM_PYTHON`` if it imports 2.0.0, else None."""
     check = "import parquetframe, sys; sys.exit(parquetframe.__version__ != '2.0.0')"
     given = os.environ.get("UPSTREAM_PYTHON")
     if (
@@ -168,17 +168,6 @@ def upstream_python() -> str | None:
         and subprocess.run([given, "-c", check], capture_output=True, check=False).returncode == 0
     ):
         return given
-    venv = DATA / "upstream-3.11"
-    python = venv / "bin" / "python"
-    uv = shutil.which("uv")
-    if not python.exists() and uv:
-        requirements = ROOT / "packages" / "parquetframe" / "upstream" / "requirements.txt"
-        subprocess.run([uv, "venv", "-q", "-p", "3.11", str(venv)], check=False)
-        subprocess.run(
-            [uv, "pip", "install", "-q", "-p", str(python), "-r", str(requirements)], check=False
-        )
-    if python.exists() and subprocess.run([python, "-c", check], check=False).returncode == 0:
-        return str(python)
     return None
 
 

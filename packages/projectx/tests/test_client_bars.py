@@ -190,12 +190,15 @@ async def test_a_long_window_is_fetched_as_chunks_below_the_cap(
     bodies = [r.json() for r in gateway.emulator.calls("POST", BARS)]
     assert len(bodies) == 4
     assert all(b["limit"] == 300 for b in bodies)
-    spans = {
+    spans = [
         dt.datetime.fromisoformat(b["endTime"]) - dt.datetime.fromisoformat(b["startTime"])
-        for b in bodies
-    }
-    assert spans == {dt.timedelta(minutes=299)}
-    # Chunks meet end to start; the emulator serves [start, end), so every minute but the
-    # last comes once, none missing at the seams.
-    assert frame.height == 4 * 299
+        for b in sorted(bodies, key=lambda b: str(b["startTime"]))
+    ]
+    minutes = dt.timedelta(minutes=299)
+    assert spans == [minutes, minutes, minutes, minutes + dt.timedelta(microseconds=1)]
+    # Chunks meet end to start and the last one reaches just past ``end``: the emulator serves
+    # [startTime, endTime), yet every minute of [start, end] comes once, none missing at the
+    # seams nor at the end.
+    assert frame.height == 4 * 299 + 1
+    assert (frame["timestamp"].min(), frame["timestamp"].max()) == (start, end)
     assert frame["timestamp"].diff().drop_nulls().unique().to_list() == [dt.timedelta(minutes=1)]

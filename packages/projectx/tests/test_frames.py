@@ -37,6 +37,20 @@ def test_frames_have_a_fixed_schema_oldest_first_whatever_the_numbers_look_like(
     assert bars_frame([]).schema == pl.Schema(BAR_SCHEMA)
 
 
+def test_other_iso_spellings_of_bar_times_are_read_as_the_same_instants() -> None:
+    bars = [
+        {"t": "2026-03-02T14:01:00.500Z", "o": 1, "h": 1, "l": 1, "c": 1, "v": 2.0},
+        {"t": "2026-03-02T15:00:00+01:00", "o": 1, "h": 1, "l": 1, "c": 1, "v": 3},
+    ]
+    frame = bars_frame(bars)
+    assert frame.schema == pl.Schema(BAR_SCHEMA)
+    assert frame["timestamp"].to_list() == [
+        dt.datetime(2026, 3, 2, 14, 0, tzinfo=dt.UTC),
+        dt.datetime(2026, 3, 2, 14, 1, 0, 500_000, tzinfo=dt.UTC),
+    ]
+    assert frame["volume"].to_list() == [3, 2]
+
+
 def test_duplicate_bars_from_overlapping_pages_are_kept_once() -> None:
     bars = wire_bars(3)
     assert bars_frame(bars + bars[:1]).height == 3

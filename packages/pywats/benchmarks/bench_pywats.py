@@ -8,14 +8,14 @@ Fairness. The emulator runs in its own process with uvicorn's C parser and event
 (httptools, uvloop: the ``emulator`` extra), no request-body logging (``--body-limit 0``) and
 no access log, and is reset before each client's turn, so both find an empty store. The
 submits are split into rounds that alternate between the clients (``BENCH_ROUNDS``, default
-2), so a change in the load of a shared machine hits both alike. The emulator's own CPU per
-report is printed for each client: it is the same for both and well below what either client
-needs per report, so the figures measure the clients, not the server.
+4), so a change in the load of a shared machine hits both alike. The emulator's own CPU per
+report is printed for each client: the requests are the same, and it stays below what
+either client needs per report, so the figures measure the clients, not the server.
 
 Run with ``uv run nox -s bench -- pywats``; the session passes the upstream interpreter (a
 Python 3.12 venv with ``pywats-api==0.6.0rc1``) in ``UPSTREAM_PYTHON``. Without it, only our
 figures are printed. Knobs: ``BENCH_REPORTS`` (default 2000), ``BENCH_CONCURRENCY`` (16),
-``BENCH_ROUNDS`` (2).
+``BENCH_ROUNDS`` (4).
 
 The upstream client is run as its users would for bulk work: GET cache off (it would serve
 stale reads), its process-wide 500-requests-per-minute throttle off (it would cap both at the
@@ -39,7 +39,7 @@ from pathlib import Path
 
 REPORTS = int(os.environ.get("BENCH_REPORTS", "2000"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
-ROUNDS = max(1, int(os.environ.get("BENCH_ROUNDS", "2")))
+ROUNDS = max(1, int(os.environ.get("BENCH_ROUNDS", "4")))
 USER = PASSWORD = "wats"
 TOKEN = "d2F0czp3YXRz"  # base64("wats:wats"), the pre-encoded form pywats-api takes
 

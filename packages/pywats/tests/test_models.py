@@ -325,6 +325,11 @@ def test_assignments_are_validated_and_list_contents_rechecked() -> None:
 def test_parse_report_rejects_non_objects() -> None:
     with pytest.raises(ReportValidationError, match="JSON object"):
         parse_report("[1, 2]")
+    # Not JSON at all (or not UTF-8): the same error, not a bare ValueError.
+    with pytest.raises(ReportValidationError, match="not JSON"):
+        parse_report('{"id": ')
+    with pytest.raises(ReportValidationError, match="not JSON"):
+        parse_report(b"\xff\xfe{}")
 
 
 def test_repair_report_from_a_test_report() -> None:

@@ -203,6 +203,10 @@ class Bars:
         pages: list[DataFrame] = []
         request = _Request(contract_id, unit, unit_number, include_partial, live, on_page)
         chunks = _chunks(begin, finish, unit, unit_number)
+        # The window is closed at both ends; a Gateway that reads ``endTime`` as exclusive
+        # would drop a bar starting exactly at ``end``, so the last chunk reaches a microsecond
+        # past it (no bar starts there: bars start on whole seconds).
+        chunks[-1] = (chunks[-1][0], finish + _PAST_END)
         # Chunks short enough to hold no more bars than the cap are fetched side by side, so
         # the Gateway's work, the transfer and our parsing overlap (the bars bucket still
         # paces them).
@@ -251,6 +255,7 @@ class _Request:
 
 
 _PARALLEL = 4
+_PAST_END = dt.timedelta(microseconds=1)
 """Most ``History/retrieveBars`` requests of one ``bars.get`` in flight at once."""
 
 

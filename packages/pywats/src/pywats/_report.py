@@ -180,7 +180,6 @@ def parse_report(data: dict[str, Any] | str | bytes) -> UUTReport | UURReport:
         ReportValidationError: the data is not a valid report; ``issues`` name each bad field.
     """
     from pywats._validation import from_pydantic
-
     from pywats.errors import ReportValidationError, ValidationIssue
 
     try:
