@@ -71,7 +71,8 @@ async def main():
                                   start_time=start, end_time=stop)
             hits.append(time.perf_counter() - t)
         hits.sort()
-        print(json.dumps({"fetch": min(fetch)[0], "cpu": min(fetch)[1], "rows": rows, "hit": hits[len(hits) // 2],
+        wall, cpu = min(fetch)
+        print(json.dumps({"fetch": wall, "cpu": cpu, "rows": rows, "hit": hits[len(hits) // 2],
                           "hit_rows": frame.height}))
 
 asyncio.run(main())
@@ -218,7 +219,9 @@ def main() -> None:
     first, other = mine[0], theirs[0] if theirs else None
     label = f"{int(first['rows']):,} 1-min bars into a frame (>= 1.5x)"
     row(label, best(mine, "fetch"), theirs and best(theirs, "fetch"), "ms", 1000)
-    row("  the same, client CPU time", best(mine, "cpu"), theirs and best(theirs, "cpu"), "ms", 1000)
+    row(
+        "  the same, client CPU time", best(mine, "cpu"), theirs and best(theirs, "cpu"), "ms", 1000
+    )
     if other is not None and other["rows"] != first["rows"]:
         print(f"    (project-x-py returned {int(other['rows']):,} bars for the same window)")
     row(

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import anyio
 import pytest
 
 from corekit.errors import AuthenticationError
 from corekit.testing import FakeClock
-from projectx import AccountSelectionError, LoginError, ProjectXError
+from projectx import (
+    AccountSelectionError,
+    LoginError,
+    OrderSubmissionUncertain,
+    ProjectXError,
+)
 
 if TYPE_CHECKING:
     from conftest import Gateway
+
+KEY = "emulator-key-1"  # conftest's
 
 pytestmark = pytest.mark.anyio
 
@@ -157,3 +166,55 @@ async def test_a_failed_logout_does_not_hide_the_result(gateway: Gateway) -> Non
         gateway.emulator.fail("/api/Auth/logout", 500)
         accounts = await px.accounts.search()
     assert accounts
+
+
+async def test_no_api_key_or_token_reaches_logs_or_errors(
+    start_gateway: Callable[..., Gateway], clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    gw = start_gateway(token_lifetime=600)
+    tokens: list[str] = []
+    errors: list[Exception] = []
+    async with gw.client(token_leeway=60) as px:
+        px.on_token(tokens.append)
+        tokens.append(await px.token())
+        clock.advance(580)  # renewed with Auth/validate
+        await px.orders.open()
+        gw.emulator.revoke_tokens()  # a 401, then a new login
+        await px.accounts.search()
+        contract = (await px.contracts.front_month("MNQ")).id
+        gw.emulator.drop("/api/Order/place", after_app=True)
+        with pytest.raises(OrderSubmissionUncertain) as uncertain:
+            await px.orders.market(contract, "buy", 1)
+        errors.append(uncertain.value)
+        gw.emulator.fail("/api/Account/search", 401, count=2)
+        with pytest.raises(AuthenticationError) as refused:
+            await px.accounts.search()
+        errors.append(refused.value)
+    px = gw.client(api_key=KEY + "-wrong")
+    with pytest.raises(LoginError) as login:
+        await px.connect()
+    errors.append(login.value)
+    await px.aclose()
+    assert len(set(tokens)) >= 3
+    shown = caplog.text + "".join(f"{e}{e!r}{e.__cause__}" for e in errors)
+    for secret in (KEY, *tokens):
+        assert secret not in shown
+
+
+async def test_tasks_refused_the_same_token_share_one_new_login(gateway: Gateway) -> None:
+    async with gateway.client() as px:
+        first = await px.token()
+        gateway.emulator.revoke_tokens()
+        renewed: list[str] = []
+
+        async def renew() -> None:
+            renewed.append(await px.token(True, first))
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(renew)
+            tasks.start_soon(renew)
+        assert renewed[0] == renewed[1] != first
+        assert await px.token(True, first) == renewed[0]  # a late one: nothing to renew
+        assert await px.token(True) != renewed[0]  # renew without naming a token: always
+    assert gateway.count("/api/Auth/loginKey") == 3

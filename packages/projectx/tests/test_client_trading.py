@@ -173,6 +173,25 @@ async def test_reconcile_without_a_tag_matches_by_contract_side_size_and_type(
         assert (order.side, order.size, order.type) == (OrderSide.SELL, 2, OrderType.LIMIT)
 
 
+async def test_reconcile_without_a_tag_never_takes_an_earlier_order_at_another_price(
+    gateway: Gateway,
+) -> None:
+    async with gateway.client(auto_tag=False) as px:
+        contract = await front(px)
+        earlier = await px.orders.limit(contract, "buy", 1, 20_000.0)
+        gateway.emulator.drop(PLACE)  # lost before the Gateway booked it
+        with pytest.raises(OrderSubmissionUncertain) as caught:
+            await px.orders.limit(contract, "buy", 1, 20_100.0)
+        assert await px.orders.reconcile(caught.value, attempts=1) is None
+        gateway.emulator.drop(PLACE, after_app=True)  # booked, answer lost
+        with pytest.raises(OrderSubmissionUncertain) as booked:
+            await px.orders.limit(contract, "buy", 1, 20_200.0)
+        found = await px.orders.reconcile(booked.value, attempts=1)
+        assert found is not None
+        assert found.id != earlier
+        assert found.limit_price == 20_200.0
+
+
 async def test_uncertain_cancel_reconciles_to_the_order_state_and_close_cannot(
     gateway: Gateway,
 ) -> None:

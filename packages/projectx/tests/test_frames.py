@@ -1,12 +1,13 @@
 import datetime as dt
 
+import orjson
 import polars as pl
 import pytest
 
 from corekit.errors import ConfigurationError
 from corekit.testing import FakeClock
-from projectx import BAR_SCHEMA, BarCache
-from projectx._bars import bars_frame
+from projectx import BAR_SCHEMA, BarCache, ContractNotFoundError
+from projectx._bars import bars_frame, decode_page
 from projectx._cache import CacheKey
 
 
@@ -49,6 +50,31 @@ def test_other_iso_spellings_of_bar_times_are_read_as_the_same_instants() -> Non
         dt.datetime(2026, 3, 2, 14, 1, 0, 500_000, tzinfo=dt.UTC),
     ]
     assert frame["volume"].to_list() == [3, 2]
+
+
+def answer(bars: object, **envelope: object) -> bytes:
+    return orjson.dumps({"bars": bars, "success": True, "errorCode": 0, **envelope})
+
+
+def test_answers_decode_to_the_same_frame_whichever_way_they_are_read() -> None:
+    bars = wire_bars(50)
+    expected = bars_frame(bars)
+    fast = decode_page(answer(bars))  # cut out and read by polars
+    spaced = decode_page(orjson.dumps({"success": True, "bars": bars}, option=orjson.OPT_INDENT_2))
+    odd = [{**bar, "v": float(bar["v"])} for bar in bars]  # polars refuses 3.0 as Int64
+    for frame in (fast, spaced, decode_page(answer(odd))):
+        assert frame is not None
+        assert bars_frame([]).schema == frame.schema
+        assert frame.sort("timestamp").equals(expected)
+    assert decode_page(answer([])) is None
+    assert decode_page(orjson.dumps({"success": True, "bars": None})) is None
+
+
+def test_a_refused_bars_request_raises_whichever_way_it_is_read() -> None:
+    for bars in ([], None, wire_bars(2)):
+        content = answer(bars, success=False, errorCode=1, errorMessage="no such contract")
+        with pytest.raises(ContractNotFoundError, match="no such contract"):
+            decode_page(content)
 
 
 def test_duplicate_bars_from_overlapping_pages_are_kept_once() -> None:

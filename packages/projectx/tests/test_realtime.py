@@ -74,9 +74,14 @@ async def test_a_dropped_hub_reconnects_with_a_new_token_and_resubscribes(
         gateway.emulator.revoke_tokens()  # ends the sessions and closes both hubs
         with anyio.fail_after(10):
             # The reconnection happens in the hub's task: poll its counters.
-            while live.user.connections < 2 or not live.user.connected.is_set():  # noqa: ASYNC110
+            while not all(  # noqa: ASYNC110
+                hub.connections >= 2 and hub.connected.is_set() for hub in (live.user, live.market)
+            ):
                 await anyio.sleep(0.02)
         assert await px.token() != first
+        # Both hubs were refused the revoked token at once, yet one new login served both:
+        # a hub renews only the token it was refused, not the one the other hub just got.
+        assert gateway.count("/api/Auth/loginKey") == 2
         order_id = await px.orders.market(MNQ, "buy", 1)
         while (event := await next_event(orders)).data["id"] != order_id:
             pass

@@ -21,6 +21,7 @@ from pywats import (
     UUTReport,
     WATSBadRequestError,
     WATSNotFoundError,
+    errors,
     from_wsxf,
     to_wsxf,
 )
@@ -244,3 +245,23 @@ async def test_wsxf_submit_and_read_back(wats: Any, resolve: Any, emulator: Faul
     assert from_xml.to_dict() == report.to_dict()
     (post,) = emulator.calls("POST", "/api/Report/WSXF")
     assert post.headers["content-type"] == "application/xml"
+
+
+async def test_wsxf_is_retried_only_when_every_report_has_an_id(
+    wats: Any, resolve: Any, emulator: FaultInjector
+) -> None:
+    with_id = to_wsxf(new_report(wats, "X-2"))
+    emulator.fail("/api/Report/WSXF", 503, count=1)
+    await resolve(wats.report.submit_wsxf(with_id))
+    assert [c.status for c in emulator.calls("POST", "/api/Report/WSXF")] == [503, 200]
+    # Without an ID, WATS gives the report a new one: a resubmit could store it twice.
+    without_id = with_id.replace(b' ID="', b' Was="')
+    emulator.reset()
+    emulator.fail("/api/Report/WSXF", 503, count=1)
+    with pytest.raises(errors.WATSServerError):
+        await resolve(wats.report.submit_wsxf(without_id))
+    assert len(emulator.calls("POST", "/api/Report/WSXF")) == 1
+    emulator.fail("/api/Report/WSXF", 503, count=1)
+    with pytest.raises(errors.WATSServerError):  # not XML at all: one attempt
+        await resolve(wats.report.submit_wsxf("<Reports"))
+    assert len(emulator.calls("POST", "/api/Report/WSXF")) == 2

@@ -148,13 +148,15 @@ class ProjectX:
         self._account = await self.accounts.select(account)
         return self._account
 
-    async def token(self, renew: bool = False) -> str:
+    async def token(self, renew: bool = False, refused: str | None = None) -> str:
         """Return a valid session JWT (logging in or renewing first if needed).
 
         Args:
             renew: get a new one even if the current one looks valid (it was refused).
+            refused: with ``renew``, the JWT that was refused; when another task has already
+                replaced it, that newer token is returned without a second login.
         """
-        return await self._session.token(renew=renew)
+        return await self._session.token(renew=renew, refused=refused)
 
     def on_token(self, listener: Callable[[str], object]) -> None:
         """Call ``listener(jwt)`` with every new session token (the realtime client uses it)."""

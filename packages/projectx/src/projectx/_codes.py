@@ -120,6 +120,37 @@ _ADVICE: dict[type[GatewayError], str] = {
 }
 
 
+# A refused cancel or modify traded nothing, but the order may have filled meanwhile: the
+# advice for placing orders ("nothing was traded") would mislead here.
+_CHANGE_ADVICE: dict[type[GatewayError], str] = {
+    OrderRejectedError: (
+        "the order was not changed and may already be filled or cancelled; "
+        "check it with ProjectX.orders.get()"
+    ),
+    GatewayError: (
+        "the Gateway gave no specific reason; check the order with ProjectX.orders.get() "
+        "before sending the change again"
+    ),
+}
+# An unexplained failure of an order-placing call: look before sending it again.
+_PLACE_UNKNOWN = (
+    "the Gateway gave no specific reason; check ProjectX.orders.search() and "
+    "ProjectX.positions.open() before sending it again"
+)
+
+
+def _advice(endpoint: str, cls: type[GatewayError]) -> str:
+    lowered = endpoint.lower()
+    if lowered in ("order/cancel", "order/modify") and cls in _CHANGE_ADVICE:
+        return _CHANGE_ADVICE[cls]
+    if cls is GatewayError and lowered in ("order/place", *_POSITION_CHANGES):
+        return _PLACE_UNKNOWN
+    return _ADVICE[cls]
+
+
+_POSITION_CHANGES = ("position/closecontract", "position/partialclosecontract")
+
+
 def gateway_error(endpoint: str, code: object, message: object) -> GatewayError:
     """Return the error for a ``success: false`` answer of ``endpoint``."""
     number = code if isinstance(code, int) and not isinstance(code, bool) else -1
@@ -127,5 +158,5 @@ def gateway_error(endpoint: str, code: object, message: object) -> GatewayError:
     text = message if isinstance(message, str) and message else None
     label = f"errorCode {number}" + (f" {name}" if name else "")
     detail = f": {text}" if text else ""
-    msg = f"{endpoint} failed with {label}{detail}; {_ADVICE[cls]}"
+    msg = f"{endpoint} failed with {label}{detail}; {_advice(endpoint, cls)}"
     return cls(msg, endpoint=endpoint, error_code=number, code_name=name, error_message=text)

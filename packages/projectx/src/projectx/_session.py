@@ -111,7 +111,7 @@ class Session:
             "apiKey": self.settings.api_key.get_secret_value(),
         }
         response = await self.http.post("Auth/loginKey", json=body, auth=None, idempotent=True)
-        data = _envelope("Auth/loginKey", response.content)
+        data = envelope("Auth/loginKey", response.content)
         token = data.get("token")
         if not isinstance(token, str) or not token:
             msg = "Auth/loginKey answered success without a token; the Gateway misbehaved"
@@ -133,7 +133,7 @@ class Session:
             msg = f"Auth/validate answered HTTP {response.status_code}; logging in again"
             raise AuthenticationError(msg, status_code=response.status_code)
         try:
-            data = _envelope("Auth/validate", response.content)
+            data = envelope("Auth/validate", response.content)
         except GatewayError as exc:
             raise AuthenticationError(str(exc), status_code=401) from exc
         token = data.get("newToken")
@@ -155,11 +155,20 @@ class Session:
         if listener in self._token_listeners:
             self._token_listeners.remove(listener)
 
-    async def token(self, *, renew: bool = False) -> str:
-        """Return a valid session token, logging in or renewing it first if needed."""
+    async def token(self, *, renew: bool = False, refused: str | None = None) -> str:
+        """Return a valid session token, logging in or renewing it first if needed.
+
+        Args:
+            renew: get a new token even if the current one looks valid.
+            refused: with ``renew``, the token the server refused: renewed only while it is
+                still the current one, so callers refused at once (both hubs after a
+                revocation) share one new login instead of replacing each other's token.
+        """
+        current = self.auth.token
+        if renew and refused is not None and current is not None and current.value != refused:
+            renew = False  # someone already replaced the refused token
         if renew:
             self.auth.invalidate()
-        current = self.auth.token
         stale = (
             renew
             or current is None
@@ -191,7 +200,15 @@ class Session:
             GatewayError: ``success: false`` (a subclass per ``errorCode``).
         """
         response = await self.http.post(endpoint, json=body, idempotent=True)
-        return _envelope(endpoint, response.content)
+        return envelope(endpoint, response.content)
+
+    async def call_bytes(self, endpoint: str, body: dict[str, Any] | None = None) -> bytes:
+        """POST a read-only call like :meth:`call`; return the answer unparsed.
+
+        The caller checks the envelope (:func:`envelope`) on what it decodes itself.
+        """
+        response = await self.http.post(endpoint, json=body, idempotent=True)
+        return response.content
 
     async def mutate(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST an order-changing call: sent once unless it provably never left.
@@ -216,7 +233,7 @@ class Session:
                     raise  # the login failed, so the order itself was never sent
                 raise _uncertain(endpoint, body, sent_at, exc) from exc
         try:
-            return _envelope(endpoint, response.content)
+            return envelope(endpoint, response.content)
         except GatewayError:
             raise
         except ProjectXError as exc:
@@ -241,7 +258,7 @@ def _uncertain(
     return OrderSubmissionUncertain(msg, endpoint=endpoint, payload=dict(body), sent_at=sent_at)
 
 
-def _envelope(endpoint: str, content: bytes) -> dict[str, Any]:
+def envelope(endpoint: str, content: bytes) -> dict[str, Any]:
     """Parse a Gateway answer; raise the mapped error when ``success`` is false."""
     try:
         data = orjson.loads(content) if content else {}

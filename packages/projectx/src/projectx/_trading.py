@@ -280,9 +280,20 @@ def _match(orders: list[Order], payload: dict[str, Any]) -> Order | None:
         and int(o.side) == payload.get("side")
         and o.size == payload.get("size")
         and int(o.type) == payload.get("type")
+        and _same_price(o.limit_price, payload.get("limitPrice"))
+        and _same_price(o.stop_price, payload.get("stopPrice"))
     ]
     # The latest match: an earlier identical order is the one the caller already knew.
     return max(candidates, key=lambda o: (o.creation_timestamp, o.id), default=None)
+
+
+def _same_price(booked: float | None, sent: object) -> bool:
+    # A price that was not sent cannot tell orders apart (a market order's, a stop's limit);
+    # one that was sent must be the booked one, or an earlier look-alike order is taken for
+    # the uncertain one (and a lost order reported as placed).
+    if not isinstance(sent, int | float) or booked is None:
+        return True
+    return abs(booked - sent) < 1e-9 * max(1.0, abs(sent))
 
 
 class Positions(_AccountScoped):

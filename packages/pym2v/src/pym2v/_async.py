@@ -330,7 +330,6 @@ class AsyncEurogardAPI(BaseAPI):
         progress: bool,
         timeout: float | None = None,  # noqa: ASYNC109 - per-request HTTP timeout
     ) -> DataFrame:
-        build = frames.long_batch if long else frames.wide_batch
         parts: list[DataFrame | None] = [None] * len(windows)
         failures: list[Exception] = []
         # Created per call: anyio primitives bind to the event loop that first waits on them.
@@ -340,7 +339,7 @@ class AsyncEurogardAPI(BaseAPI):
         decoding = anyio.CapacityLimiter(1)
 
         def decode(response: Response, window: tuple[int, int]) -> DataFrame:
-            return build(frames.decode(response), q.names, *window)
+            return frames.batch(response, q, window, long=long)
 
         logger.debug(
             "fetching %d window(s) of %d name(s), %d at a time", len(windows), len(q.names), slots
@@ -373,4 +372,4 @@ class AsyncEurogardAPI(BaseAPI):
         if failures:
             raise failures[0]
         done = [p for p in parts if p is not None]
-        return frames.finish(done, q.names, long=long)
+        return frames.finish(done, q, long=long)

@@ -19,7 +19,7 @@ import orjson
 import polars as pl
 
 from corekit.http import Response
-from pym2v._protocol import format_error
+from pym2v._protocol import Query, format_error
 
 TIMESTAMP = "timestamp"
 NAME = "name"
@@ -228,13 +228,20 @@ def long_batch(
     return pl.concat(parts).sort(TIMESTAMP, NAME)
 
 
+def batch(response: Response, q: Query, window: tuple[int, int], *, long: bool) -> pl.DataFrame:
+    """One batch answer decoded into its wide or long frame (timestamps still epoch ms)."""
+    build = long_batch if long else wide_batch
+    return build(decode(response), q.names, *window)
+
+
 def empty_wide(names: Sequence[str], *, timestamp: Any = TIMESTAMP_DTYPE) -> pl.DataFrame:
     """A frame with no rows and the full wide schema."""
     return pl.DataFrame(schema={TIMESTAMP: timestamp, **dict.fromkeys(names, pl.Float64)})
 
 
-def finish(frames: Sequence[pl.DataFrame], names: Sequence[str], *, long: bool) -> pl.DataFrame:
+def finish(frames: Sequence[pl.DataFrame], q: Query, *, long: bool) -> pl.DataFrame:
     """Join the batch frames (in time order) and give the timestamps their UTC dtype."""
+    names = q.names
     frame = pl.concat(frames, rechunk=False) if len(frames) > 1 else frames[0]
     timestamp = pl.col(TIMESTAMP).cast(pl.Datetime("ms")).dt.replace_time_zone("UTC")
     if not long:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime
 import logging
 import sys
+import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-import anyio
+import anyio.from_thread
 
 from corekit.http import Client, Response
 from pym2v import _frames as frames
@@ -20,7 +20,11 @@ from pym2v._errors import translated
 from pym2v.models import Machine, Measurement, Router, User
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from polars import DataFrame
+
+    from pym2v._async import AsyncEurogardAPI
 
 
 logger = logging.getLogger(__name__)
@@ -57,12 +61,27 @@ class EurogardAPI(BaseAPI):
         super().__init__(settings, max_concurrent_requests, **kwargs)
         with translated():
             self._http = Client(self.settings.base_url, **self._client_options())
+        # Long fetches run the async client's batch loop in an event loop of their own, in a
+        # thread started on first use and kept (with its connections) until close().
+        self._loop_lock = threading.Lock()
+        self._loop: AbstractContextManager[anyio.from_thread.BlockingPortal] | None = None
+        self._portal: anyio.from_thread.BlockingPortal | None = None
+        self._batches: AsyncEurogardAPI | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the connection pool."""
-        self._http.close()
+        """Close the connection pools (and the thread of long fetches, if one started)."""
+        with self._loop_lock:
+            loop, portal, batches = self._loop, self._portal, self._batches
+            self._loop = self._portal = self._batches = None
+        try:
+            if portal is not None and batches is not None:
+                portal.call(batches.aclose)
+        finally:
+            if loop is not None:
+                loop.__exit__(None, None, None)
+            self._http.close()
 
     def __enter__(self) -> Self:
         return self
@@ -398,39 +417,31 @@ class EurogardAPI(BaseAPI):
         progress: bool,
         timeout: float | None,
     ) -> DataFrame:
-        if len(windows) > 1:
-            return self._fetch_concurrently(
-                q, windows, long=long, progress=progress, timeout=timeout
-            )
-        window = windows[0]
-        response = self._send(proto.data_call(q, *window, timeout=timeout))
-        build = frames.long_batch if long else frames.wide_batch
-        part = build(frames.decode(response), q.names, *window)
-        return frames.finish([part], q.names, long=long)
+        if len(windows) == 1:
+            response = self._send(proto.data_call(q, *windows[0], timeout=timeout))
+            return frames.finish([frames.batch(response, q, windows[0], long=long)], q, long=long)
+        portal, batches = self._batch_loop()
+        return portal.call(
+            lambda: batches._fetch(q, windows, long=long, progress=progress, timeout=timeout)
+        )
 
-    def _fetch_concurrently(
-        self,
-        q: proto.Query,
-        windows: list[tuple[int, int]],
-        *,
-        long: bool,
-        progress: bool,
-        timeout: float | None,
-    ) -> DataFrame:
-        """Fetch the batches with the async client's batch loop, in an event loop of its own.
+    def _batch_loop(self) -> tuple[anyio.from_thread.BlockingPortal, AsyncEurogardAPI]:
+        """The event loop thread and async client that run the batches of long fetches.
 
         One implementation of the concurrent fetch serves both clients (limits, cancellation,
-        decoding). It runs in a worker thread, so it works whether or not the caller's thread
-        already runs an event loop (e.g. in a notebook); the token is shared with this client.
+        decoding). It runs in a thread of its own, so it works whether or not the caller's
+        thread already runs an event loop (e.g. in a notebook), and several threads may fetch
+        at once; the token is shared with this client.
         """
         from pym2v._async import AsyncEurogardAPI
 
-        async def fetch() -> DataFrame:
-            async with AsyncEurogardAPI(self.settings, auth=self._auth, clock=self._clock) as api:
-                return await api._fetch(q, windows, long=long, progress=progress, timeout=timeout)
-
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pym2v") as pool:
-            return pool.submit(anyio.run, fetch).result()
+        with self._loop_lock:
+            if self._portal is None or self._batches is None:
+                loop = anyio.from_thread.start_blocking_portal()
+                self._portal = loop.__enter__()
+                self._loop = loop
+                self._batches = AsyncEurogardAPI(self.settings, auth=self._auth, clock=self._clock)
+            return self._portal, self._batches
 
 
 def _progress(total: int, enabled: bool) -> Any:

@@ -106,6 +106,18 @@ def _finish(draft: _R, *, validate: bool) -> _R:
     return report
 
 
+_Meas = TypeVar("_Meas", NumericMeasurement, StringMeasurement)
+
+
+def _evaluated(measurements: Iterable[_Meas]) -> list[_Meas]:
+    """The measurements, each without an explicit status given the one its limits earn."""
+    meas = list(measurements)
+    for m in meas:
+        if "status" not in m.model_fields_set:
+            m.status = m.evaluate()
+    return meas
+
+
 class SequenceBuilder:
     """Adds steps to one sequence call; nested sequences come from :meth:`sequence`."""
 
@@ -188,10 +200,7 @@ class SequenceBuilder:
         **fields: Any,
     ) -> Self:
         """Append a multi-numeric test (``ET_MNLT``); each measurement needs a ``name``."""
-        meas = list(measurements)
-        for m in meas:
-            if "status" not in m.model_fields_set:
-                m.status = m.evaluate()
+        meas = _evaluated(measurements)
         step_status = status or worst([m.status for m in meas])
         step = NumericStep(
             step_type="ET_MNLT",
@@ -287,10 +296,7 @@ class SequenceBuilder:
         **fields: Any,
     ) -> Self:
         """Append a multi string test (``ET_MSVT``); each measurement needs a ``name``."""
-        meas = list(measurements)
-        for m in meas:
-            if "status" not in m.model_fields_set:
-                m.status = m.evaluate()
+        meas = _evaluated(measurements)
         step = StringStep(
             step_type="ET_MSVT",
             name=name,

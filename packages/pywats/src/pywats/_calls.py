@@ -176,10 +176,27 @@ def submit_wsxf(document: str | bytes) -> Call[uuid.UUID | str]:
             return text
 
     content = document.encode() if isinstance(document, str) else document
-    # Safe to retry: the document carries report ids, and WATS overwrites on the same id.
     return Call(
-        "POST", "/api/Report/WSXF", parse, content=content, headers=XML_HEADERS, idempotent=True
+        "POST",
+        "/api/Report/WSXF",
+        parse,
+        content=content,
+        headers=XML_HEADERS,
+        idempotent=_all_reports_have_ids(content),
     )
+
+
+def _all_reports_have_ids(document: bytes) -> bool:
+    """Whether every ``<Report>`` carries an ``ID``: only then is a resubmit an overwrite.
+
+    WATS gives a report without an ``ID`` a new one, so retrying it could store it twice.
+    """
+    try:
+        root = SafeET.fromstring(document)
+    except (ET.ParseError, ValueError):
+        return False  # WATS will refuse it; one attempt is enough
+    reports = [e for e in root.iter() if str(e.tag).rpartition("}")[2] == "Report"]
+    return bool(reports) and all(e.get("ID") for e in reports)
 
 
 def get_report(report_id: uuid.UUID | str) -> Call[UUTReport | UURReport]:

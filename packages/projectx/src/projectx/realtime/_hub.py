@@ -52,8 +52,8 @@ class HubConnection:
     Args:
         name: ``"user"`` or ``"market"`` (labels events and logs).
         url: the hub URL, e.g. ``https://rtc.topstepx.com/hubs/user``.
-        token: ``token(renew)`` returns a valid session JWT; ``renew=True`` after the hub
-            refused the current one (a revoked session).
+        token: ``token(renew, refused)`` returns a valid session JWT; ``renew=True`` with
+            the refused JWT after the hub refused it (a revoked session).
         dispatch: called with every server invocation.
         clock: waits between reconnection attempts.
         keepalive: seconds between SignalR pings the client sends.
@@ -67,7 +67,7 @@ class HubConnection:
         name: str,
         url: str,
         *,
-        token: Callable[[bool], Awaitable[str]],
+        token: Callable[[bool, str | None], Awaitable[str]],
         dispatch: Dispatch,
         clock: Clock,
         keepalive: float = 15.0,
@@ -78,6 +78,7 @@ class HubConnection:
         self.name = name
         self.url = url.rstrip("/")
         self._token = token
+        self._used: str | None = None  # the JWT of the last connection attempt
         self._dispatch = dispatch
         self._clock = clock
         self._keepalive = keepalive
@@ -151,7 +152,8 @@ class HubConnection:
                 await self._clock.asleep(wait)
 
     async def _session(self, *, renew: bool) -> None:
-        token = await self._token(renew)
+        token = await self._token(renew, self._used if renew else None)
+        self._used = token
         negotiated = await self._http.post(
             f"{self.url}/negotiate",
             params={"negotiateVersion": 1, "access_token": token},
