@@ -172,6 +172,19 @@ def test_every_documented_code_has_an_error() -> None:
     assert gateway_error("Order/place", None, None).error_code == -1
 
 
+def test_advice_never_tells_to_resend_an_order_change_blindly() -> None:
+    cancel = str(gateway_error("Order/cancel", 3, "already filled"))
+    assert "nothing was traded" not in cancel
+    assert "orders.get()" in cancel
+    assert "orders.get()" in str(gateway_error("Order/modify", 5, None))
+    place = str(gateway_error("Order/place", 7, None))
+    assert "try again later" not in place
+    assert "orders.search()" in place
+    assert "positions.open()" in str(gateway_error("Position/closeContract", 7, None))
+    assert "nothing was traded" in str(gateway_error("Order/place", 2, None))
+    assert "try again later" in str(gateway_error("Contract/search", 9, None))
+
+
 def test_order_type_values_match_the_wire() -> None:
     assert [OrderType.LIMIT, OrderType.MARKET, OrderType.STOP, OrderType.TRAILING_STOP] == [
         1, 2, 4, 5,

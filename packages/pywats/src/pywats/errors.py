@@ -4,7 +4,7 @@ Every error pywats raises derives from :class:`PyWATSError`, which is a
 :class:`corekit.errors.CorekitError`; each also derives from the matching corekit error, so
 ``except corekit.errors.NotFoundError`` catches :class:`WATSNotFoundError` too::
 
-    PyWATSError (WATSError)
+    PyWATSError
     ├── WATSConfigurationError (ConfigurationError, ValueError)  misuse: a bad setting
     │   └── ReportValidationError                 the report breaks a WATS rule
     ├── WATSStatusError (HTTPStatusError)         WATS answered 4xx/5xx: status, route, message
@@ -51,7 +51,6 @@ __all__ = [
     "WATSConfigurationError",
     "WATSConflictError",
     "WATSConnectError",
-    "WATSError",
     "WATSNotFoundError",
     "WATSOperationError",
     "WATSRateLimitedError",
@@ -65,10 +64,6 @@ __all__ = [
 
 class PyWATSError(CorekitError):
     """Root of every error raised by pywats."""
-
-
-WATSError = PyWATSError
-"""The same class as :class:`PyWATSError` (the name of the package skeleton)."""
 
 
 @dataclass(frozen=True, slots=True)
