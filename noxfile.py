@@ -35,6 +35,9 @@ def _interpreters_on_path() -> None:
 
 
 _interpreters_on_path()
+# Packages whose code runs in greenlets (SQLAlchemy's asyncio layer) need coverage to follow
+# them, or it under-reports; greenlet is installed only where SQLAlchemy is, so it is per package.
+COVERAGE_CONCURRENCY = {"timeline": "thread,greenlet"}
 # Qt renders offscreen everywhere: tests must not need a display.
 TEST_ENV = {"QT_QPA_PLATFORM": "offscreen", "PYTHONHASHSEED": "0"}
 
@@ -98,6 +101,7 @@ def tests(session: nox.Session, package: str) -> None:
         "run",
         data,
         f"--source={package}",
+        f"--concurrency={COVERAGE_CONCURRENCY.get(package, 'thread')}",
         "-m",
         "pytest",
         f"packages/{package}/tests",

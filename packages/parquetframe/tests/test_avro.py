@@ -168,3 +168,17 @@ def test_types_avro_lacks_are_widened_losslessly(tmp_path: Path) -> None:
     too_big = pl.DataFrame({"u64": pl.Series([2**64 - 1], dtype=pl.UInt64)})
     with pytest.raises(FormatError, match="cannot write"):
         write_avro(too_big, io.BytesIO())
+
+
+@pytest.mark.parametrize("engine", ["pandas", "dask"])
+def test_exact_round_trip_through_every_engine(
+    tmp_path: Path, tricky: pl.DataFrame, engine: str
+) -> None:
+    # Nullable and 13-digit ints must not become floats, nor dates and booleans strings.
+    pf.Frame(tricky).write(tmp_path / "in.avro")
+    frame = pf.read(tmp_path / "in.avro", engine=engine)
+    assert_frame_equal(frame.to_polars(), tricky)
+    frame.write(tmp_path / "out.avro")
+    assert_frame_equal(pf.read(tmp_path / "out.avro").to_polars(), tricky)
+    big = pl.DataFrame({"n": pl.Series([2**53 + 1, None], dtype=pl.Int64)})
+    assert pf.Frame(big).to_engine(engine).to_polars()["n"].to_list() == [2**53 + 1, None]

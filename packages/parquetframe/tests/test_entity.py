@@ -2,8 +2,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import json
 import multiprocessing
+import multiprocessing.process
+import os
+import signal
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -119,8 +125,10 @@ def test_save_many_and_compaction_files(tmp_path: Path) -> None:
     assert schema["created"] == pl.Datetime("us")
 
 
-def test_relationships_both_ways(tmp_path: Path) -> None:
-    User = _user_class(tmp_path)
+@pytest.mark.parametrize("fmt", ["parquet", "avro"])
+@pytest.mark.parametrize("compact_min", [2, 10_000], ids=["in-base", "in-log"])
+def test_relationships_both_ways(tmp_path: Path, fmt: str, compact_min: int) -> None:
+    User = _user_class(tmp_path, fmt=fmt, compact_min=compact_min)
     Post = User.Post  # type: ignore[attr-defined]
     alice = _user(User, 1).save()  # type: ignore[attr-defined]
     _user(User, 2).save()  # type: ignore[attr-defined]
@@ -241,3 +249,79 @@ def test_a_torn_last_line_is_ignored(tmp_path: Path) -> None:
         f.write('["u", [2, "half')
     Fresh = _user_class(tmp_path)
     assert Fresh.count() == 1  # type: ignore[attr-defined]
+    # The next save must not be glued to the partial line: the log stays readable.
+    _user(Fresh, 3).save()  # type: ignore[attr-defined]
+    Later = _user_class(tmp_path)
+    assert [u.user_id for u in Later.find_all()] == [1, 3]  # type: ignore[attr-defined]
+    assert log.read_text().count("half") == 0
+
+
+def _saver(storage: str, start: int) -> None:
+    User = _user_class(Path(storage), compact_min=25)
+    for i in itertools.count(start):
+        _user(User, i).save()  # type: ignore[attr-defined]
+
+
+def _bulk_saver(storage: str, count: int) -> None:
+    User = _user_class(Path(storage))
+    User.save_many(_user(User, i) for i in range(10, 10 + count))  # type: ignore[attr-defined]
+
+
+def _wait_for(condition: Callable[[], bool], process: multiprocessing.process.BaseProcess) -> None:
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert process.is_alive(), "the writer died on its own"
+        assert time.monotonic() < deadline, "the writer made no progress"
+        time.sleep(0.002)
+
+
+def test_a_writer_killed_mid_save_leaves_a_readable_store(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("spawn")
+    victim = context.Process(target=_saver, args=(str(tmp_path), 0))
+    survivor = context.Process(target=_writer, args=(str(tmp_path), 100_000, 150))
+    victim.start()
+    survivor.start()
+    Reader = _user_class(tmp_path)
+    victims = pl.col("user_id") < 100_000
+    _wait_for(lambda: len(Reader.find_by(victims)) >= 120, victim)  # type: ignore[attr-defined]
+    os.kill(victim.pid or 0, signal.SIGKILL)  # no cleanup at all, at whatever point it was
+    victim.join(30)
+    survivor.join(120)
+    assert survivor.exitcode == 0
+    User = _user_class(tmp_path)
+    users = User.find_all()  # type: ignore[attr-defined]
+    killed = sorted(u.user_id for u in users if u.user_id < 100_000)
+    # Each save either happened whole or not at all, in order: a prefix of the victim's saves.
+    assert killed == list(range(len(killed)))
+    assert len(killed) >= 120
+    assert sorted(u.user_id for u in users if u.user_id >= 100_000) == list(range(100_000, 100_150))
+    assert all(u == _user(User, u.user_id) for u in users)
+    assert User.count() == len(users)  # type: ignore[attr-defined]
+    _user(User, 500_000).save()  # type: ignore[attr-defined]
+    User.compact()  # type: ignore[attr-defined]
+    assert User.find(500_000) == _user(User, 500_000)  # type: ignore[attr-defined]
+
+
+def test_a_writer_killed_mid_compaction_leaves_the_old_generation(tmp_path: Path) -> None:
+    User = _user_class(tmp_path)
+    User.save_many([_user(User, i) for i in range(10)])  # type: ignore[attr-defined]
+    User.compact()  # type: ignore[attr-defined]
+    directory = tmp_path / "users"
+    before = json.loads((directory / "_manifest.json").read_text())
+    context = multiprocessing.get_context("spawn")
+    victim = context.Process(target=_bulk_saver, args=(str(tmp_path), 60_000))
+    victim.start()
+    # The bulk save appends to the log, then compacts: kill it while the new base is written.
+    _wait_for(lambda: any(p.name.endswith(".tmp") for p in directory.iterdir()), victim)
+    os.kill(victim.pid or 0, signal.SIGKILL)
+    victim.join(30)
+    assert any(p.name.endswith(".tmp") for p in directory.iterdir())
+    assert json.loads((directory / "_manifest.json").read_text()) == before
+    Fresh = _user_class(tmp_path)
+    # The saves were all in the log before compaction started, so none is lost.
+    assert Fresh.count() == 60_010  # type: ignore[attr-defined]
+    assert Fresh.find(60_009) == _user(Fresh, 60_009)  # type: ignore[attr-defined]
+    Fresh.compact()  # type: ignore[attr-defined]
+    names = sorted(p.name for p in directory.iterdir())
+    assert names == [".lock", "_manifest.json", "base-000002.parquet", "log-000002.jsonl"]
+    assert Fresh.count() == 60_010  # type: ignore[attr-defined]

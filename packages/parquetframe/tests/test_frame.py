@@ -190,3 +190,30 @@ def test_unique_keep_and_order_by(sales: pl.DataFrame) -> None:
     last = lazy.unique("category", keep="last", order_by="id").sort("id").to_polars()
     assert last["id"].to_list() == [5, 6, 7, 8]
     assert len(lazy.unique("category", keep="none")) == 1
+
+
+def _fail_on_x(part: pd.DataFrame) -> pd.DataFrame:
+    if (part["s"] == "x").any():
+        msg = "disk on fire"
+        raise RuntimeError(msg)
+    return part
+
+
+@pytest.mark.parametrize("suffix", WRITE_SUFFIXES)
+def test_a_write_failing_midway_leaves_the_old_file_and_no_temp(
+    tmp_path: Path, suffix: str
+) -> None:
+    target = tmp_path / f"data.{suffix}"
+    pf.Frame(pl.DataFrame({"s": ["old"]})).write(target)
+    before = target.read_bytes()
+    pdf = pd.DataFrame({"s": ["1", "2", "3", "x"]})
+    # Dask writes one partition at a time: the first is written before the second fails.
+    failing = dd.from_pandas(pdf, npartitions=2).map_partitions(_fail_on_x, meta=pdf.iloc[:0])
+    with pytest.raises(FormatError, match="disk on fire"):
+        pf.Frame(failing).write(target)
+    # A lazy polars frame that fails while it streams into the sink.
+    lazy = pl.LazyFrame({"s": ["1", "x"]}).select(pl.col("s").str.to_integer())
+    with pytest.raises(FormatError):
+        pf.Frame(lazy).write(target)
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]

@@ -67,13 +67,16 @@ def test_every_format_reads_with_the_same_options_on_every_engine(
         engine=engine,
         columns=["id", "category", "price"],
         filters=[("price", ">", 100), ("category", "in", ["a", "b", "ü"])],
-        n_rows=10,
+        n_rows=3,
     )
     assert frame.engine == engine
     assert frame.is_lazy == (engine != "pandas")
-    got = frame.to_polars().sort("id")
+    got = frame.to_polars()
     assert got.columns == ["id", "category", "price"]
-    assert got["id"].to_list() == [2, 3, 6, 8]
+    # Filters first, then the first n_rows matches in file order (rows 2, 3, 6 and 8 match).
+    assert got["id"].to_list() == [2, 3, 6]
+    assert got["category"].to_list() == ["b", "a", "a"]
+    assert got["price"].to_list() == [200.0, 150.0, 101.0]
 
 
 def test_all_columns_and_types_survive_a_parquet_read(
@@ -123,6 +126,13 @@ def test_hive_partitions_become_columns(tmp_path: Path, sales: pl.DataFrame, eng
     got = frame.to_polars()
     assert "store" in got.columns
     assert sorted(got["id"].to_list()) == [2, 4, 6, 8]
+    picked = pf.read(
+        root, engine=engine, columns=["id", "store"], filters=[("store", ">", 1)], n_rows=2
+    ).to_polars()
+    assert picked.columns == ["id", "store"]
+    assert picked["store"].dtype.is_integer()
+    assert picked["store"].to_list() == [2, 2]
+    assert picked["id"].to_list() == [2, 4]
 
 
 @pytest.mark.parametrize("suffix", ["parquet", "csv", "ndjson"])

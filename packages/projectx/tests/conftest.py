@@ -85,3 +85,10 @@ def start_gateway(clock: FakeClock) -> Iterator[Callable[..., Gateway]]:
 @pytest.fixture
 def gateway(start_gateway: Callable[..., Gateway]) -> Gateway:
     return start_gateway()
+
+
+@pytest.fixture
+def emulator(served: tuple[Emulator, str]) -> Emulator:
+    """The emulator of the module's ``served`` fixture, reset to its first state."""
+    served[0].reset()
+    return served[0]

@@ -257,3 +257,14 @@ async def test_unreadable_answers(gateway: Gateway) -> None:
         gateway.emulator.fail("/api/Order/searchOpen", 200, body=[1, 2])
         with pytest.raises(ProjectXError, match="list"):
             await px.orders.open()
+
+
+async def test_naive_search_times_are_wall_times_in_the_client_zone(gateway: Gateway) -> None:
+    async with gateway.client(timezone="America/Chicago") as px:
+        await px.orders.search(dt.datetime(2026, 7, 1, 9, 30), dt.datetime(2026, 7, 1, 16, 0))
+        await px.trades.search(dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.UTC))
+    orders = gateway.emulator.calls("POST", "/api/Order/search")[0].json()
+    assert orders["startTimestamp"] == "2026-07-01T14:30:00+00:00"  # CDT is UTC-5
+    assert orders["endTimestamp"] == "2026-07-01T21:00:00+00:00"
+    trades = gateway.emulator.calls("POST", "/api/Trade/search")[0].json()
+    assert trades["startTimestamp"] == "2026-01-05T08:00:00+00:00"

@@ -59,12 +59,6 @@ def served() -> Iterator[tuple[Emulator, str]]:
 
 
 @pytest.fixture
-def emulator(served: tuple[Emulator, str]) -> Emulator:
-    served[0].reset()
-    return served[0]
-
-
-@pytest.fixture
 def url(served: tuple[Emulator, str], emulator: Emulator) -> str:
     return served[1]
 

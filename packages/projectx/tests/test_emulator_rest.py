@@ -33,12 +33,6 @@ def served(clock: FakeClock) -> Iterator[tuple[Emulator, str]]:
 
 
 @pytest.fixture
-def emulator(served: tuple[Emulator, str]) -> Emulator:
-    served[0].reset()
-    return served[0]
-
-
-@pytest.fixture
 def http(served: tuple[Emulator, str], emulator: Emulator) -> Iterator[httpx2.Client]:
     with httpx2.Client(base_url=f"{served[1]}/api") as client:
         yield client

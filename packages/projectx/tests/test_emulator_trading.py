@@ -80,12 +80,6 @@ def served(clock: FakeClock) -> Iterator[tuple[Emulator, str]]:
 
 
 @pytest.fixture
-def emulator(served: tuple[Emulator, str]) -> Emulator:
-    served[0].reset()
-    return served[0]
-
-
-@pytest.fixture
 def api(served: tuple[Emulator, str], emulator: Emulator) -> Iterator[Api]:
     with httpx2.Client(base_url=f"{served[1]}/api") as http:
         yield Api(http)

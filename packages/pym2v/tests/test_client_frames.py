@@ -261,6 +261,7 @@ async def test_unexpected_answers_raise_a_clear_error(
         ({"start": "yesterday"}, "ISO 8601"),
         ({"start": 1735689600}, "datetime"),
         ({"machine_uuid": None}, "machine_uuid"),
+        ({"names": ["a", "timestamp"]}, "long=True"),
     ],
 )
 async def test_invalid_arguments_fail_before_any_request(
@@ -404,3 +405,15 @@ async def test_compact_answers_with_bad_points_are_reported(
     api = face.api(settings)
     with pytest.raises(ResponseFormatError, match=problem):
         await face.call(api, "get_frame_from_names", uuid, ["a"], START, START + MINUTE, MINUTE)
+
+
+async def test_a_measurement_named_timestamp_fits_the_long_format() -> None:
+    from pym2v import _frames
+
+    stamps = pl.Series("timestamp", [60_000, 120_000], pl.Int64)
+    found = _frames.Series("timestamp", stamps, pl.Series("timestamp", [1.0, 2.5]))
+    batch = _frames.long_batch([found], ["timestamp"], 0, 120_000)
+    assert batch.to_dicts() == [
+        {"timestamp": 60_000, "name": 0, "value": 1.0},
+        {"timestamp": 120_000, "name": 0, "value": 2.5},
+    ]

@@ -201,3 +201,32 @@ async def test_the_first_failed_batch_cancels_the_others(
             api, "get_long_frame_from_names", uuid, ["MW-pH"], START, START + 20 * HOUR, 60, HOUR
         )
     assert len(emulator.calls("POST", DATA)) <= 3  # 20 batches; the rest never started
+
+
+def _peak_in_flight(emulator: Emulator) -> int:
+    calls = emulator.calls("POST", DATA)
+    edges = sorted(
+        [(c.started, 1) for c in calls] + [(c.started + c.duration, -1) for c in calls],
+        key=lambda edge: (edge[0], edge[1]),
+    )
+    level = peak = 0
+    for _, step in edges:
+        level += step
+        peak = max(peak, level)
+    return peak
+
+
+async def test_big_answers_are_fetched_fewer_at_a_time(
+    face: Face, realtime: tuple[Emulator, str]
+) -> None:
+    emulator, url = realtime
+    uuid = next(iter(emulator.state.catalogue.machines))
+    # An hour of one-minute points is 61 * 56 bytes per name: a 4 KiB budget holds one batch.
+    api = face.api(_settings(url, max_concurrent_requests=4, max_buffered_bytes=4096))
+    emulator.delay(DATA, 0.1, count=None)
+    frame = await face.call(
+        api, "get_long_frame_from_names", uuid, ["MW-pH"], START, START + 6 * HOUR, 60, HOUR
+    )
+    assert frame.height == 360
+    assert len(emulator.calls("POST", DATA)) == 6
+    assert _peak_in_flight(emulator) == 1

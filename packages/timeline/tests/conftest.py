@@ -21,29 +21,6 @@ from corekit.testing import serve
 from timeline import create_app
 
 
-def _measure_inside_greenlets() -> None:
-    """Let coverage follow SQLAlchemy's asyncio layer, which runs in greenlets.
-
-    Without ``concurrency = greenlet`` coverage loses track of frames across greenlet switches
-    and under-reports the service code. The workspace's coverage settings are shared, so the
-    running collector is told here; this changes what is measured, never what is tested.
-    """
-    import coverage
-    import greenlet
-
-    cov = coverage.Coverage.current()
-    collector = getattr(cov, "_collector", None)
-    if collector is None:
-        return
-    collector.concur_id_func = greenlet.getcurrent
-    for tracer in collector.tracers:
-        if hasattr(tracer, "concur_id_func"):
-            tracer.concur_id_func = greenlet.getcurrent
-
-
-_measure_inside_greenlets()
-
-
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

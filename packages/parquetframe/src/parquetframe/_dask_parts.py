@@ -1,10 +1,34 @@
-"""Functions Dask workers run; this module imports only pyarrow so workers start quickly."""
+"""Arrow to pandas, and the functions Dask workers run; imports only pyarrow and pandas."""
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["read_fragment"]
+__all__ = ["arrow_to_pandas", "read_fragment"]
+
+
+def _pandas_type(arrow_type: Any) -> Any:
+    """The exact pandas dtype for ``arrow_type``, or ``None`` for pyarrow's default."""
+    import pandas as pd
+    import pyarrow as pa
+
+    if pa.types.is_integer(arrow_type):
+        # numpy ints cannot hold nulls: pyarrow's default turns them into float64, which
+        # loses integers above 2**53 and changes the type. Nullable ints keep both.
+        return pd.api.types.pandas_dtype(
+            str(arrow_type).replace("int", "Int").replace("uInt", "UInt")
+        )
+    if pa.types.is_boolean(arrow_type):
+        return pd.BooleanDtype()
+    if pa.types.is_date(arrow_type):
+        # Dates would become Python objects, which dask then turns into strings.
+        return pd.ArrowDtype(arrow_type)
+    return None
+
+
+def arrow_to_pandas(table: Any) -> Any:
+    """``table`` as a pandas DataFrame whose values and types survive the trip back to Arrow."""
+    return table.to_pandas(types_mapper=_pandas_type)
 
 
 def read_fragment(path: str, base: str | None, partition_schema: Any, filters: Any) -> Any:
@@ -15,4 +39,4 @@ def read_fragment(path: str, base: str | None, partition_schema: Any, filters: A
     dataset = ds.dataset(
         [path], format="parquet", partitioning=partitioning, partition_base_dir=base
     )
-    return dataset.to_table(filter=filters).to_pandas()
+    return arrow_to_pandas(dataset.to_table(filter=filters))

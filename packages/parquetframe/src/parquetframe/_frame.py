@@ -273,7 +273,9 @@ class Frame:
         collected = self.collect()
         if collected.engine == "pandas":
             return collected.native
-        out: PandasFrame = self.to_arrow().to_pandas()
+        from parquetframe._dask_parts import arrow_to_pandas
+
+        out: PandasFrame = arrow_to_pandas(self.to_arrow())
         return out
 
     def to_dask(self, npartitions: int | None = None) -> Any:
@@ -286,9 +288,11 @@ class Frame:
         _require("dask")
         import dask.dataframe as dd
 
+        from parquetframe._dask_parts import arrow_to_pandas
+
         table = self.to_arrow()
         parts = npartitions or dask_partitions(table.nbytes)
-        return dd.from_pandas(table.to_pandas(), npartitions=parts)  # type: ignore[no-untyped-call]
+        return dd.from_pandas(arrow_to_pandas(table), npartitions=parts)  # type: ignore[no-untyped-call]
 
     def to_engine(self, engine: str) -> Frame:
         """This frame on ``engine`` (``polars`` keeps laziness; others go through Arrow)."""

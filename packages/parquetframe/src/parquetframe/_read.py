@@ -160,8 +160,9 @@ def _dask_parquet(source: Source, filters: list[Filter]) -> Any:
     partition_schema = dataset.partitioning.schema if source.hive else pa.schema([])
     expr = pq.filters_to_expression(filters) if filters else None
     paths = [fragment.path for fragment in dataset.get_fragments()]
-    meta = dataset.schema.empty_table().to_pandas()
-    from parquetframe._dask_parts import read_fragment
+    from parquetframe._dask_parts import arrow_to_pandas, read_fragment
+
+    meta = arrow_to_pandas(dataset.schema.empty_table())
 
     return dd.from_map(  # type: ignore[no-untyped-call]
         read_fragment,
@@ -199,7 +200,9 @@ def _read_dask(source: Source, filters: list[Filter], options: dict[str, Any]) -
         )
     lazy = _scan_polars(source, options)
     table = lazy.collect().to_arrow()
-    pdf = table.to_pandas()
+    from parquetframe._dask_parts import arrow_to_pandas
+
+    pdf = arrow_to_pandas(table)
     return dd.from_pandas(pdf, npartitions=dask_partitions(table.nbytes))  # type: ignore[no-untyped-call]
 
 

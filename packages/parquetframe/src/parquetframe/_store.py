@@ -15,16 +15,21 @@ switched last, so a crash leaves the old generation intact.
 
 Types survive: the log decodes each value with the field's declared type (datetimes, dates,
 ``None`` stay themselves), and the base holds typed columns. Queries push their predicate into a
-polars scan of the base and add the newer versions from the log.
+polars scan of the base and add the newer versions from the log. A Parquet base is scanned by
+polars (row-group statistics skip whole groups); an Avro base is streamed block by block with
+fastavro through a polars IO source, and each batch is filtered before the next is decoded, so a
+query holds one batch plus its matches, never the whole base.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
+import logging
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,8 +42,11 @@ if TYPE_CHECKING:
 
 __all__ = ["FieldSpec", "Store"]
 
+logger = logging.getLogger(__name__)
+
 _KINDS = ("int", "float", "str", "bool", "datetime", "date", "json")
 _MANIFEST = "_manifest.json"
+_AVRO_BATCH = 4096  # records per Avro block, and decoded at a time when a base is scanned
 
 
 @dataclass(frozen=True)
@@ -103,6 +111,7 @@ class Store:
         self._log: dict[Any, tuple[Any, ...] | None] = {}  # pk -> newest record, None if deleted
         self._base: pl.DataFrame | None = None  # loaded on first find
         self._base_index: dict[Any, int] | None = None
+        self.scan_batch = _AVRO_BATCH
 
     # -- locking and refreshing -----------------------------------------------------------
     def _locked(self) -> _Locked:
@@ -147,10 +156,15 @@ class Store:
         with open(log_path, "rb") as f:
             f.seek(self._log_offset)
             chunk = f.read(size - self._log_offset)
-        end = chunk.rfind(b"\n") + 1  # a line being written by a crashed writer is ignored
+        end = chunk.rfind(b"\n") + 1
         for line in chunk[:end].splitlines():
             self._apply(json.loads(line))
         self._log_offset += end
+        if end < len(chunk):
+            # Writers append only under the lock, which we hold: a line without its newline is
+            # what a crashed writer left. Cut it off, or the next save would be glued to it.
+            logger.warning("dropping a partial log line a crashed writer left in %s", log_path)
+            os.truncate(log_path, self._log_offset)
 
     def _apply(self, entry: list[Any]) -> None:
         self._log_lines += 1
@@ -203,9 +217,16 @@ class Store:
             0o644,
         )
         try:
-            os.write(fd, payload)
-            if self.fsync:
-                os.fsync(fd)
+            start = os.lseek(fd, 0, os.SEEK_END)
+            try:
+                view = memoryview(payload)
+                while view:  # os.write may write less than asked (a full disk, a signal)
+                    view = view[os.write(fd, view) :]
+                if self.fsync:
+                    os.fsync(fd)
+            except BaseException:
+                os.ftruncate(fd, start)  # a failed save leaves no partial line behind
+                raise
         finally:
             os.close(fd)
         self._log_offset += len(payload)
@@ -257,9 +278,15 @@ class Store:
             frame = frame.sort(self.primary_key)
             with atomic_writer(self.directory / base_name, binary=True) as f:
                 if self.format == "avro":
+                    import polars as pl
+
                     from parquetframe._avro import write_avro
 
-                    write_avro(frame, f, codec="deflate")
+                    # polars writes one Avro block per chunk: bounded blocks keep scans bounded.
+                    step = _AVRO_BATCH
+                    blocks = [frame.slice(i, step) for i in range(0, len(frame), step)]
+                    chunked = pl.concat(blocks, rechunk=False) if blocks else frame
+                    write_avro(chunked, f, codec="deflate")
                 else:
                     frame.write_parquet(f, row_group_size=8192, statistics=True)
         log_name = f"log-{generation:06d}.jsonl"
@@ -273,8 +300,14 @@ class Store:
             "aware": aware,
         }
         self._write_manifest(new)
-        for name in (old["base"], old["log"]):
-            if name:
+        keep = {_MANIFEST, ".lock", base_name, log_name}
+        for name in os.listdir(self.directory):
+            # The old generation, and whatever a writer killed mid-compaction left behind (an
+            # unfinished ``.base-*.tmp`` or a generation it switched to but never cleaned up).
+            stale = name.startswith(("base-", "log-")) or (
+                name.startswith(".base-") and name.endswith(".tmp")
+            )
+            if stale and name not in keep:
                 (self.directory / name).unlink(missing_ok=True)
         self._log, self._log_offset, self._log_lines = {}, 0, 0
         self._base = frame
@@ -326,15 +359,21 @@ class Store:
             return self._records_frame([]).lazy()
         path = self.directory / self._manifest["base"]
         if self.format == "avro":
-            from parquetframe._avro import read_avro
-
-            with open(path, "rb") as f:
-                return read_avro(f).lazy()
+            return _scan_avro(str(path), self._schema(), self.scan_batch)
         return pl.scan_parquet(path)
 
     def _load_base(self) -> pl.DataFrame:
+        """The whole base in memory, for ``get`` by key and for compaction."""
         if self._base is None:
-            self._base = self._scan_base().collect()
+            assert self._manifest is not None
+            if self.format == "avro" and self._manifest["base"]:
+                from parquetframe._avro import read_avro
+
+                # polars' native reader is the fastest way to read a whole file.
+                path = os.path.join(self.directory, self._manifest["base"])
+                self._base = read_avro(path).cast(self._schema())  # type: ignore[arg-type]
+            else:
+                self._base = self._scan_base().collect()
         return self._base
 
     def _live_frame(self) -> pl.DataFrame:
@@ -395,6 +434,40 @@ class Store:
                 base = base.filter(~pl.col(self.primary_key).is_in(list(self._log)))
             in_base = int(base.select(pl.len()).collect().item())
             return in_base + sum(1 for r in self._log.values() if r is not None)
+
+
+def _scan_avro(path: str, schema: dict[str, Any], batch: int) -> pl.LazyFrame:
+    """A lazy scan of an Avro base that applies projections, predicates and limits per batch."""
+    import polars as pl
+    from polars.io.plugins import register_io_source
+
+    def source(
+        with_columns: list[str] | None,
+        predicate: pl.Expr | None,
+        n_rows: int | None,
+        batch_size: int | None,  # noqa: ARG001 - the file's blocks set the batch size
+    ) -> Iterator[pl.DataFrame]:
+        import fastavro
+
+        left = n_rows
+        with open(path, "rb") as f:
+            records = iter(fastavro.reader(f))
+            while left is None or left > 0:
+                chunk = list(itertools.islice(records, batch))
+                if not chunk:
+                    return
+                # strict=False: fastavro gives aware datetimes in UTC for the aware columns.
+                frame = pl.DataFrame(chunk, schema=schema, strict=False)
+                if predicate is not None:
+                    frame = frame.filter(predicate)
+                if with_columns is not None:
+                    frame = frame.select(with_columns)
+                if left is not None:
+                    frame = frame.head(left)
+                    left -= len(frame)
+                yield frame
+
+    return register_io_source(source, schema=schema, explain_name="avro-base")
 
 
 class _Locked:

@@ -21,7 +21,7 @@ import orjson
 import polars as pl
 
 from projectx._cache import BarCache, CacheKey
-from projectx._models import BarUnit
+from projectx._models import BarUnit, as_utc
 from projectx._session import Session, envelope
 from projectx.errors import ProjectXError
 
@@ -134,14 +134,6 @@ def bars_frame(bars: list[dict[str, Any]], tz: str = "UTC") -> DataFrame:
     return _finish([_page(bars)] if bars else [], tz)
 
 
-def _utc(moment: dt.datetime, tz: str) -> dt.datetime:
-    if moment.tzinfo is None:
-        from zoneinfo import ZoneInfo
-
-        moment = moment.replace(tzinfo=ZoneInfo(tz))
-    return moment.astimezone(dt.UTC)
-
-
 def _iso(moment: dt.datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
@@ -208,9 +200,9 @@ class Bars:
         """
         zone = tz or self._tz
         now = dt.datetime.fromtimestamp(self._session.clock.time(), dt.UTC)
-        finish = now if end is None else _utc(end, zone)
+        finish = now if end is None else as_utc(end, zone)
         if start is not None:
-            begin = _utc(start, zone)
+            begin = as_utc(start, zone)
         elif lookback is not None:
             begin = finish - lookback
         else:

@@ -27,6 +27,7 @@ __all__ = [
     "PositionType",
     "Trade",
     "TradeLogType",
+    "as_utc",
 ]
 
 
@@ -232,3 +233,12 @@ class Trade(_Model):
     size: int
     voided: bool = False
     order_id: int
+
+
+def as_utc(moment: dt.datetime, tz: str) -> dt.datetime:
+    """``moment`` in UTC; a naive ``moment`` is read as wall time in zone ``tz``."""
+    if moment.tzinfo is None:
+        from zoneinfo import ZoneInfo
+
+        moment = moment.replace(tzinfo=ZoneInfo(tz))
+    return moment.astimezone(dt.UTC)

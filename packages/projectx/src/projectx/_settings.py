@@ -32,7 +32,8 @@ class ProjectXSettings(BaseSettings):
         market_hub_url: SignalR market hub (``PROJECTX_MARKET_HUB_URL``).
         timeout: seconds to wait for a response.
         http2: offer HTTP/2 (used where the server accepts it over TLS).
-        timezone: IANA zone of the ``timestamp`` column of bar frames.
+        timezone: IANA zone of the ``timestamp`` column of bar frames, and of naive datetimes
+            given to the client.
         bars_limit: requests to ``History/retrieveBars`` per ``bars_period`` seconds.
         bars_period: window of the bars budget, seconds.
         requests_limit: requests to every other endpoint per ``requests_period`` seconds.

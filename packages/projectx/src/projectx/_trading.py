@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Literal
 
-from projectx._models import Bracket, Order, OrderSide, OrderType, Position, Trade
+from projectx._models import Bracket, Order, OrderSide, OrderType, Position, Trade, as_utc
 from projectx._session import Session
 from projectx.errors import OrderSubmissionUncertain, ProjectXError
 
@@ -37,8 +37,6 @@ def _side(side: Side) -> OrderSide:
 
 
 def _iso(moment: dt.datetime) -> str:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
     return moment.astimezone(dt.UTC).isoformat()
 
 
@@ -61,9 +59,19 @@ class _AccountScoped:
         return dt.datetime.fromtimestamp(self._session.clock.time(), dt.UTC)
 
     def _window(
-        self, start: dt.datetime | None, end: dt.datetime | None
-    ) -> tuple[dt.datetime, dt.datetime | None]:
-        return (start or self._now() - DEFAULT_LOOKBACK), end
+        self, start: dt.datetime | None, end: dt.datetime | None, account_id: int | None
+    ) -> dict[str, Any]:
+        """The body of a time-window search (``Order/search``, ``Trade/search``)."""
+        # Naive datetimes are wall times in the client's zone, as for bars.
+        zone = self._session.settings.timezone
+        begin = self._now() - DEFAULT_LOOKBACK if start is None else as_utc(start, zone)
+        body: dict[str, Any] = {
+            "accountId": self._account_id(account_id),
+            "startTimestamp": _iso(begin),
+        }
+        if end is not None:
+            body["endTimestamp"] = _iso(as_utc(end, zone))
+        return body
 
 
 class Orders(_AccountScoped):
@@ -203,14 +211,7 @@ class Orders(_AccountScoped):
         account_id: int | None = None,
     ) -> list[Order]:
         """Return the orders created in ``[start, end]`` (default: the last 30 days), any status."""
-        begin, finish = self._window(start, end)
-        body: dict[str, Any] = {
-            "accountId": self._account_id(account_id),
-            "startTimestamp": _iso(begin),
-        }
-        if finish is not None:
-            body["endTimestamp"] = _iso(finish)
-        data = await self._session.call("Order/search", body)
+        data = await self._session.call("Order/search", self._window(start, end, account_id))
         return [Order.model_validate(o) for o in data.get("orders") or []]
 
     async def open(self, *, account_id: int | None = None) -> list[Order]:
@@ -344,14 +345,7 @@ class Trades(_AccountScoped):
         account_id: int | None = None,
     ) -> list[Trade]:
         """Return fills in ``[start, end]`` (default: the last 30 days), maybe of one contract."""
-        begin, finish = self._window(start, end)
-        body: dict[str, Any] = {
-            "accountId": self._account_id(account_id),
-            "startTimestamp": _iso(begin),
-        }
-        if finish is not None:
-            body["endTimestamp"] = _iso(finish)
-        data = await self._session.call("Trade/search", body)
+        data = await self._session.call("Trade/search", self._window(start, end, account_id))
         trades = [Trade.model_validate(t) for t in data.get("trades") or []]
         if contract_id is not None:
             trades = [t for t in trades if t.contract_id == contract_id]

@@ -90,19 +90,10 @@ class AsyncEurogardAPI(BaseAPI):
     async def _entities(
         self, path: str, *, filter: str, sort: str, order: str, page_size: int
     ) -> AsyncIterator[dict[str, Any]]:
-        page, seen = 0, 0
-        while True:
-            call = proto.page_call(
-                path, page=page, size=page_size, sort=sort, order=order, filter=filter
-            )
-            data = await self._envelope(call)
-            seen += len(data["entities"])
-            for entity in data["entities"]:
+        pager = proto.Pager(path, filter=filter, sort=sort, order=order, size=page_size)
+        while (call := pager.next_call()) is not None:
+            for entity in pager.take(await self._envelope(call)):
                 yield entity
-            following = proto.next_page(data, page, page_size, seen)
-            if following is None:
-                return
-            page = following
 
     # -- metadata ------------------------------------------------------------------------------
 
@@ -291,7 +282,7 @@ class AsyncEurogardAPI(BaseAPI):
 
         See :meth:`pym2v.EurogardAPI.get_frame_from_names`.
         """
-        q = proto.query(machine_uuid, names, start, end, interval)
+        q = proto.query(machine_uuid, names, start, end, interval, long=long)
         return await self._fetch(q, [(q.start_ms, q.end_ms)], long=long, progress=False)
 
     async def get_long_frame_from_names(  # noqa: PLR0917 - the upstream signature
@@ -312,7 +303,7 @@ class AsyncEurogardAPI(BaseAPI):
         See :meth:`pym2v.EurogardAPI.get_long_frame_from_names`; ``timeout`` overrides
         ``EUROGARD_TIMEOUT`` for each request.
         """
-        q = proto.query(machine_uuid, names, start, end, interval)
+        q = proto.query(machine_uuid, names, start, end, interval, long=long)
         windows = proto.batches(q, max_frame_length)
         return await self._fetch(q, windows, long=long, progress=show_progress, timeout=timeout)
 

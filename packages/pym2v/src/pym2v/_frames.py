@@ -19,9 +19,9 @@ import orjson
 import polars as pl
 
 from corekit.http import Response
-from pym2v._protocol import Query, format_error
+from pym2v._protocol import WIDE_TIMESTAMP, Query, format_error
 
-TIMESTAMP = "timestamp"
+TIMESTAMP = WIDE_TIMESTAMP
 NAME = "name"
 VALUE = "value"
 TIMESTAMP_DTYPE = pl.Datetime("ms", "UTC")
@@ -171,17 +171,19 @@ def _in_window(frame: pl.DataFrame, start_ms: int, end_ms: int) -> pl.DataFrame:
 
 
 def _one_per_timestamp(frame: pl.DataFrame) -> pl.DataFrame:
-    if frame[TIMESTAMP].is_sorted() and frame[TIMESTAMP].n_unique() == frame.height:
+    ts = frame[TIMESTAMP]
+    if ts.is_sorted() and (ts.diff() > 0).all():  # strictly increasing: nothing to do
         return frame
     return frame.unique(subset=TIMESTAMP, keep="last").sort(TIMESTAMP)
 
 
 def _by_name(series: Sequence[Series], names: Sequence[str]) -> dict[str, pl.DataFrame]:
+    """Each requested name's points as ``timestamp`` and ``value`` (whatever the name is)."""
     wanted = set(names)
     found: dict[str, list[pl.DataFrame]] = {}
     for s in series:
         if s.name in wanted:
-            found.setdefault(s.name, []).append(pl.DataFrame([s.timestamps, s.values]))
+            found.setdefault(s.name, []).append(pl.DataFrame([s.timestamps, s.values.alias(VALUE)]))
     return {name: pl.concat(parts) if len(parts) > 1 else parts[0] for name, parts in found.items()}
 
 
@@ -190,7 +192,10 @@ def wide_batch(
 ) -> pl.DataFrame:
     """One batch as ``timestamp`` (epoch ms) plus a Float64 column per name, in ``names`` order."""
     columns = _by_name(series, names)
-    frames = [_one_per_timestamp(_in_window(f, start_ms, end_ms)) for f in columns.values()]
+    frames = [
+        _one_per_timestamp(_in_window(f, start_ms, end_ms)).rename({VALUE: name})
+        for name, f in columns.items()
+    ]
     if not frames:
         return empty_wide(names, timestamp=pl.Int64)
     first = frames[0][TIMESTAMP]
@@ -220,7 +225,7 @@ def long_batch(
             frame.select(
                 pl.col(TIMESTAMP),
                 pl.lit(index[name], pl.UInt32).alias(NAME),
-                pl.col(name).alias(VALUE),
+                pl.col(VALUE),
             )
         )
     if not parts:

@@ -24,6 +24,8 @@ MACHINES = "/backend/machine-gui-controller/filter"
 DATA = "/backend/machine-controller/postDataByRangeAndInterval"
 SET_POINT = "/backend/data-definition-key-item-controller/set-point"
 DEFAULT_FILTER = "__archived:false"
+WIDE_TIMESTAMP = "timestamp"
+"""The first column of a wide frame (:data:`pym2v._frames.TIMESTAMP`)."""
 DEFAULT_MAX_FRAME_LENGTH = dt.timedelta(days=30)
 MAX_PAGES = 100_000
 """A paging loop that has not ended after this many pages is a server bug, not data."""
@@ -175,11 +177,23 @@ class Query:
 
 
 def query(
-    machine_uuid: object, names: object, start: object, end: object, interval: object
+    machine_uuid: object,
+    names: object,
+    start: object,
+    end: object,
+    interval: object,
+    *,
+    long: bool = False,
 ) -> Query:
     """Check the arguments of a frame method and return the query; raise before any request."""
     uuid = check_uuid(machine_uuid)
     checked = check_names(names)
+    if not long and WIDE_TIMESTAMP in checked:
+        msg = (
+            f"a measurement named {WIDE_TIMESTAMP!r} would clash with the timestamp column of a "
+            "wide frame; fetch it with long=True"
+        )
+        raise M2VConfigurationError(msg)
     start_utc, end_utc = to_utc(start, "start"), to_utc(end, "end")
     if start_utc >= end_utc:
         msg = (
@@ -313,6 +327,47 @@ def next_page(data: Mapping[str, Any], page: int, size: int, seen: int) -> int |
     if page + 1 >= MAX_PAGES:
         return None
     return page + 1
+
+
+@dataclass(slots=True)
+class Pager:
+    """Walks a paged list: the call of the next page, and what each answer says.
+
+    Both clients drive it the same way::
+
+        pager = Pager(path, filter=..., sort=..., order=..., size=...)
+        while (call := pager.next_call()) is not None:
+            yield from pager.take(envelope(send(call)))
+    """
+
+    path: str
+    filter: str
+    sort: str
+    order: str
+    size: int
+    page: int | None = 0
+    seen: int = 0
+
+    def next_call(self) -> Call | None:
+        """The GET of the next page, or ``None`` once the list is exhausted."""
+        if self.page is None:
+            return None
+        return page_call(
+            self.path,
+            page=self.page,
+            size=self.size,
+            sort=self.sort,
+            order=self.order,
+            filter=self.filter,
+        )
+
+    def take(self, data: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The entities of a checked envelope (see :func:`envelope`); advances the page."""
+        entities: list[dict[str, Any]] = data["entities"]
+        self.seen += len(entities)
+        assert self.page is not None
+        self.page = next_page(data, self.page, self.size, self.seen)
+        return entities
 
 
 def name_filter(name: str, base: str = DEFAULT_FILTER) -> str:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import functools
 import logging
 import sys
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -20,11 +24,7 @@ from pym2v._errors import translated
 from pym2v.models import Machine, Measurement, Router, User
 
 if TYPE_CHECKING:
-    from contextlib import AbstractContextManager
-
     from polars import DataFrame
-
-    from pym2v._async import AsyncEurogardAPI
 
 
 logger = logging.getLogger(__name__)
@@ -64,23 +64,18 @@ class EurogardAPI(BaseAPI):
         # Long fetches run the async client's batch loop in an event loop of their own, in a
         # thread started on first use and kept (with its connections) until close().
         self._loop_lock = threading.Lock()
-        self._loop: AbstractContextManager[anyio.from_thread.BlockingPortal] | None = None
-        self._portal: anyio.from_thread.BlockingPortal | None = None
-        self._batches: AsyncEurogardAPI | None = None
+        self._loop: _BatchLoop | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def close(self) -> None:
         """Close the connection pools (and the thread of long fetches, if one started)."""
         with self._loop_lock:
-            loop, portal, batches = self._loop, self._portal, self._batches
-            self._loop = self._portal = self._batches = None
+            loop, self._loop = self._loop, None
         try:
-            if portal is not None and batches is not None:
-                portal.call(batches.aclose)
-        finally:
             if loop is not None:
-                loop.__exit__(None, None, None)
+                loop.close()
+        finally:
             self._http.close()
 
     def __enter__(self) -> Self:
@@ -109,18 +104,9 @@ class EurogardAPI(BaseAPI):
     def _entities(
         self, path: str, *, filter: str, sort: str, order: str, page_size: int
     ) -> Iterator[dict[str, Any]]:
-        page, seen = 0, 0
-        while True:
-            call = proto.page_call(
-                path, page=page, size=page_size, sort=sort, order=order, filter=filter
-            )
-            data = self._envelope(call)
-            seen += len(data["entities"])
-            yield from data["entities"]
-            following = proto.next_page(data, page, page_size, seen)
-            if following is None:
-                return
-            page = following
+        pager = proto.Pager(path, filter=filter, sort=sort, order=order, size=page_size)
+        while (call := pager.next_call()) is not None:
+            yield from pager.take(self._envelope(call))
 
     # -- metadata (upstream 0.2.0 names, raw JSON) ----------------------------------------------
 
@@ -335,7 +321,7 @@ class EurogardAPI(BaseAPI):
             M2VConfigurationError: invalid arguments (before any request).
             M2VOperationError: the request failed or the answer had an unexpected shape.
         """
-        q = proto.query(machine_uuid, names, start, end, interval)
+        q = proto.query(machine_uuid, names, start, end, interval, long=long)
         return self._fetch(q, [(q.start_ms, q.end_ms)], long=long, progress=False, timeout=None)
 
     def get_long_frame_from_names(  # noqa: PLR0917 - the upstream signature
@@ -356,7 +342,7 @@ class EurogardAPI(BaseAPI):
         the batches not yet started and is raised. ``show_progress`` draws a bar on stderr.
         The result is the same as :meth:`get_frame_from_names` for the whole window.
         """
-        q = proto.query(machine_uuid, names, start, end, interval)
+        q = proto.query(machine_uuid, names, start, end, interval, long=long)
         windows = proto.batches(q, max_frame_length)
         return self._fetch(q, windows, long=long, progress=show_progress, timeout=None)
 
@@ -420,28 +406,64 @@ class EurogardAPI(BaseAPI):
         if len(windows) == 1:
             response = self._send(proto.data_call(q, *windows[0], timeout=timeout))
             return frames.finish([frames.batch(response, q, windows[0], long=long)], q, long=long)
-        portal, batches = self._batch_loop()
-        return portal.call(
-            lambda: batches._fetch(q, windows, long=long, progress=progress, timeout=timeout)
+        loop = self._batch_loop()
+        return loop.portal.call(
+            functools.partial(
+                loop.api._fetch, q, windows, long=long, progress=progress, timeout=timeout
+            )
         )
 
-    def _batch_loop(self) -> tuple[anyio.from_thread.BlockingPortal, AsyncEurogardAPI]:
-        """The event loop thread and async client that run the batches of long fetches.
+    def _batch_loop(self) -> _BatchLoop:
+        with self._loop_lock:
+            if self._loop is None:
+                self._loop = _BatchLoop(self)
+            return self._loop
 
-        One implementation of the concurrent fetch serves both clients (limits, cancellation,
-        decoding). It runs in a thread of its own, so it works whether or not the caller's
-        thread already runs an event loop (e.g. in a notebook), and several threads may fetch
-        at once; the token is shared with this client.
-        """
+
+class _BatchLoop:
+    """An event loop thread and the async client that run the batches of long fetches.
+
+    One implementation of the concurrent fetch serves both clients (limits, cancellation,
+    decoding). It runs in a daemon thread of its own, started on the first long fetch and
+    kept with its connections until :meth:`EurogardAPI.close`, so it works whether or not
+    the caller's thread already runs an event loop (e.g. in a notebook), several threads may
+    fetch at once, and an unclosed client never keeps the interpreter from exiting. The
+    token is shared with the blocking client.
+    """
+
+    def __init__(self, owner: EurogardAPI) -> None:
         from pym2v._async import AsyncEurogardAPI
 
-        with self._loop_lock:
-            if self._portal is None or self._batches is None:
-                loop = anyio.from_thread.start_blocking_portal()
-                self._portal = loop.__enter__()
-                self._loop = loop
-                self._batches = AsyncEurogardAPI(self.settings, auth=self._auth, clock=self._clock)
-            return self._portal, self._batches
+        ready: Future[anyio.from_thread.BlockingPortal] = Future()
+
+        async def serve() -> None:
+            async with anyio.from_thread.BlockingPortal() as portal:
+                ready.set_result(portal)
+                await portal.sleep_until_stopped()
+
+        self._thread = threading.Thread(
+            target=anyio.run, args=(serve,), name="pym2v-batches", daemon=True
+        )
+        self._thread.start()
+        self.portal = ready.result()
+        self.api = AsyncEurogardAPI(owner.settings, auth=owner._auth, clock=owner._clock)
+        # A client dropped without close() stops its thread when it is collected.
+        self._finalizer = weakref.finalize(owner, _stop, self.portal)
+        self._finalizer.atexit = False
+
+    def close(self) -> None:
+        """Close the async client, stop the event loop and wait for its thread."""
+        self._finalizer.detach()
+        try:
+            self.portal.call(self.api.aclose)
+        finally:
+            _stop(self.portal)
+            self._thread.join()
+
+
+def _stop(portal: anyio.from_thread.BlockingPortal) -> None:
+    with contextlib.suppress(RuntimeError):  # already stopped, or called from its own thread
+        portal.call(portal.stop)
 
 
 def _progress(total: int, enabled: bool) -> Any:

@@ -159,14 +159,14 @@ class Verifier:
         leaf = self._trusted.get(subject_id) if self._trusted is not None else None
         prev: Any = None
         stmt = select(*_COLUMNS).where(Event.subject_id == subject_id)
+        conn = await self.session.connection()
         while True:
             page = stmt
             if prev is not None:
                 page = stmt.where(
                     or_(Event.seq > prev[3], and_(Event.seq == prev[3], Event.id > prev[0]))
                 )
-            # Core rows on the session's connection: ORM result processing would double the cost.
-            conn = await self.session.connection()
+            # Core rows, not ORM objects: ORM result processing would double the cost.
             result = await conn.execute(page.order_by(Event.seq, Event.id).limit(self.page_size))
             rows = [tuple(r) for r in result]
             for row in rows:

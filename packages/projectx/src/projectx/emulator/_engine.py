@@ -295,25 +295,14 @@ class Gateway:
         self, account_id: int, *, start: float | None = None, end: float | None = None
     ) -> list[dict[str, Any]]:
         """``Order/search``: every order created in ``[start, end]``, oldest first."""
-        with self.lock:
-            self.account(account_id)
-            return [
-                o.to_wire()
-                for o in self.orders.values()
-                if o.account_id == account_id
-                and (start is None or o.created >= start)
-                and (end is None or o.created <= end)
-            ]
+        return self._orders(
+            account_id,
+            lambda o: (start is None or o.created >= start) and (end is None or o.created <= end),
+        )
 
     def open_orders(self, account_id: int) -> list[dict[str, Any]]:
         """``Order/searchOpen``: Open orders only (Suspended bracket children are not)."""
-        with self.lock:
-            self.account(account_id)
-            return [
-                o.to_wire()
-                for o in self.orders.values()
-                if o.account_id == account_id and o.status == OrderStatus.OPEN
-            ]
+        return self._orders(account_id, lambda o: o.status == OrderStatus.OPEN)
 
     def order(self, account_id: int, order_id: int) -> dict[str, Any]:
         """``Order/searchById``."""
@@ -324,14 +313,20 @@ class Gateway:
         self, account_id: int, statuses: list[int] | None, contract_id: str | None
     ) -> list[dict[str, Any]]:
         """``Order/v2/query``: orders filtered by status and contract, oldest first."""
+        return self._orders(
+            account_id,
+            lambda o: (
+                (not statuses or int(o.status) in statuses)
+                and (contract_id is None or o.contract_id == contract_id)
+            ),
+        )
+
+    def _orders(self, account_id: int, keep: Callable[[Order], bool]) -> list[dict[str, Any]]:
+        """The account's orders that ``keep`` accepts, oldest first, as on the wire."""
         with self.lock:
             self.account(account_id)
             return [
-                o.to_wire()
-                for o in self.orders.values()
-                if o.account_id == account_id
-                and (not statuses or int(o.status) in statuses)
-                and (contract_id is None or o.contract_id == contract_id)
+                o.to_wire() for o in self.orders.values() if o.account_id == account_id and keep(o)
             ]
 
     # -- fills ---------------------------------------------------------------------------
