@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 __all__ = ["arrow_to_pandas", "read_fragment"]
@@ -9,8 +10,10 @@ __all__ = ["arrow_to_pandas", "read_fragment"]
 
 def _pandas_type(arrow_type: Any) -> Any:
     """The exact pandas dtype for ``arrow_type``, or ``None`` for pyarrow's default."""
-    import pandas as pd
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped]
+
+    # pandas-stubs is not a dependency: the module is used untyped, like pyarrow.
+    pd: Any = importlib.import_module("pandas")
 
     if pa.types.is_integer(arrow_type):
         # numpy ints cannot hold nulls: pyarrow's default turns them into float64, which

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from parquetframe._engine import choose_engine
 from parquetframe._sources import Filter, Source, check_filters, resolve_source
-from parquetframe.errors import FormatError
+from parquetframe.errors import EngineError, FormatError
 
 if TYPE_CHECKING:
     import narwhals as nw
@@ -248,10 +248,13 @@ def read(
     try:
         native: Any
         if choice.engine == "dask":
+            from parquetframe.distributed import connect_configured
+
+            connect_configured()
             native = _read_dask(resolved, checked, dict(options))
         else:
             native = _scan_polars(resolved, dict(options))
-    except (OSError, FormatError):
+    except (OSError, FormatError, EngineError):
         raise
     except Exception as exc:
         msg = f"cannot read {resolved.path!r} as {resolved.format}: {exc}"

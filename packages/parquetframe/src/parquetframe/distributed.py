@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 __all__ = ["connect", "is_connected"]
 
+# Clients opened for the ``dask_address`` setting, kept open for the life of the process.
+_configured: dict[str, Client] = {}
+
 
 def connect(
     address: str | None = None,
@@ -70,6 +73,24 @@ def connect(
     except OSError as exc:
         msg = f"cannot reach the Dask scheduler at {address!r}: {exc}; check the address"
         raise EngineError(msg) from exc
+
+
+def connect_configured() -> None:
+    """Connect to the ``dask_address`` setting once, when a Dask read needs it.
+
+    Without this, a read that chose Dask because the address is set would still compute on the
+    local threaded scheduler. Does nothing when a client is already active or no address is set.
+
+    Raises:
+        EngineError: the configured scheduler cannot be reached.
+    """
+    address = get_config().dask_address
+    if not address or dask_client_active():
+        return
+    stale = _configured.pop(address, None)
+    if stale is not None:  # closed by the user since: open a new one
+        stale.close()  # type: ignore[no-untyped-call]
+    _configured[address] = connect(address)
 
 
 def is_connected() -> bool:
