@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
+import subprocess
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -18,7 +22,7 @@ from fastapi import FastAPI
 import corekit.testing
 from corekit.errors import ConfigurationError, OperationError
 from corekit.testing import FaultInjector, ServedApp, serve
-from corekit.testing._server import Receive, Scope, Send, _bind
+from corekit.testing._server import Receive, Scope, Send, _bind, _redact_access_record
 
 
 async def hello_app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -217,3 +221,52 @@ def test_listening_socket_is_tcp_so_asyncio_disables_nagle() -> None:
     # stalls ~40 ms on delayed ACKs.
     with _bind("127.0.0.1", 0) as sock:
         assert sock.proto == socket.IPPROTO_TCP
+
+
+def test_run_serves_in_the_foreground_and_redacts_tokens_in_the_access_log(tmp_path: Path) -> None:
+    # An emulator's command line: a real process, a real request, a real access log line.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    script = tmp_path / "emulator.py"
+    script.write_text(
+        "import sys\n"
+        "from fastapi import FastAPI\n"
+        "from corekit.testing import run\n"
+        "app = FastAPI()\n"
+        "@app.get('/hub')\n"
+        "def hub() -> dict[str, bool]:\n"
+        "    return {'ok': True}\n"
+        "run(app, port=int(sys.argv[1]))\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, str(script), str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/hub?id=7&access_token=eyJ.secret.sig"
+        for _ in range(400):  # a real child process starting: poll, there is no clock to fake
+            assert process.poll() is None, "the server process exited"
+            try:
+                response = httpx2.get(url)
+                break
+            except httpx2.ConnectError:
+                time.sleep(0.05)
+        else:
+            pytest.fail("the server process did not start listening")
+        assert response.json() == {"ok": True}
+    finally:
+        process.terminate()
+        log, _ = process.communicate(timeout=10)
+    assert "/hub?id=7&access_token=[REDACTED]" in log
+    assert "eyJ.secret.sig" not in log
+
+
+def test_access_records_without_a_query_are_left_alone() -> None:
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, "", 0, "%s - %s %s", ("1.2.3.4", "GET", "/x"), None
+    )
+    assert _redact_access_record(record)
+    assert record.args == ("1.2.3.4", "GET", "/x")

@@ -21,6 +21,7 @@ from projectx import (
 )
 from projectx._codes import CODES, gateway_error
 from projectx._contracts import choose_account, pick_front_month
+from projectx._models import one_digit_year
 
 
 def contract(name: str, *, active: bool = False, symbol: str = "F.US.MNQ") -> Contract:
@@ -189,3 +190,13 @@ def test_order_type_values_match_the_wire() -> None:
     assert [OrderType.LIMIT, OrderType.MARKET, OrderType.STOP, OrderType.TRAILING_STOP] == [
         1, 2, 4, 5,
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("digit", "this_year", "expected"),
+    [(6, 2026, 2026), (5, 2026, 2025), (4, 2026, 2034), (0, 2029, 2030), (9, 2030, 2029)],
+)
+def test_a_one_digit_year_is_read_in_the_current_decade_or_the_next(
+    digit: int, this_year: int, expected: int
+) -> None:
+    assert one_digit_year(digit, this_year) == expected

@@ -154,8 +154,8 @@ class Contract(_Model):
     def expiry_month(self) -> tuple[int, int] | None:
         """``(year, month)`` of expiry from the month code (``MNQH26`` -> ``(2026, 3)``).
 
-        ``None`` when the name carries no month code. A one-digit year is taken as the next
-        such year from 2020 (``H6`` -> 2026).
+        ``None`` when the name carries no month code. A one-digit year is the year ending in
+        that digit from last year on (``H6`` -> 2026 in 2026, ``H0`` -> 2030 in 2029).
         """
         last = self.id.rsplit(".", 1)[-1]
         match = _EXPIRY.search(last) or _EXPIRY.search(self.name)
@@ -163,8 +163,9 @@ class Contract(_Model):
             return None
         month = _MONTH_CODES.index(match.group(1)) + 1
         digits = match.group(2)
-        year = 2000 + int(digits) if len(digits) == 2 else 2020 + int(digits)
-        return year, month
+        if len(digits) == 2:
+            return 2000 + int(digits), month
+        return one_digit_year(int(digits), dt.datetime.now(dt.UTC).year), month
 
     @property
     def product(self) -> str:
@@ -173,6 +174,17 @@ class Contract(_Model):
             return self.symbol_id
         parts = self.id.split(".")
         return ".".join(parts[1:-1]) if len(parts) > 2 else _EXPIRY.sub("", self.name)
+
+
+def one_digit_year(digit: int, this_year: int) -> int:
+    """The year ending in ``digit`` that a contract listed around ``this_year`` expires in.
+
+    Listed contracts expire from this year on (last year's may still be quoted), so the answer
+    is the first such year from ``this_year - 1``.
+    """
+    first = this_year - 1
+    year = first - first % 10 + digit
+    return year if year >= first else year + 10
 
 
 class Bracket(_Model):

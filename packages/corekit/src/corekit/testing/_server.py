@@ -126,6 +126,38 @@ def serve(
     runner.stop(raise_errors=True)
 
 
+def run(
+    app: ASGIApp, *, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info"
+) -> None:
+    """Serve ``app`` with uvicorn in the foreground until interrupted: an emulator's command line.
+
+    uvicorn's access log names each request's path and query; secret-looking query parameters
+    (a WebSocket's ``access_token``, say) are redacted in it, as in the request log.
+
+    Raises:
+        ConfigurationError: an argument is invalid or uvicorn is not installed.
+    """
+    _require_uvicorn()
+    _check_arguments(host, port, log_level, 1.0, 1.0)
+    import uvicorn
+
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level)  # configures logging
+    logging.getLogger("uvicorn.access").addFilter(_redact_access_record)
+    uvicorn.Server(config).run()
+
+
+def _redact_access_record(record: logging.LogRecord) -> bool:
+    """Redact secret query parameters in a uvicorn access record ``(client, method, path, ...)``."""
+    from corekit.testing._requestlog import redact_query
+
+    args = record.args
+    if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+        path, mark, query = args[2].partition("?")
+        if mark:
+            record.args = (*args[:2], f"{path}?{redact_query(query)}", *args[3:])
+    return True
+
+
 def _require_uvicorn() -> None:
     try:
         import uvicorn  # noqa: F401

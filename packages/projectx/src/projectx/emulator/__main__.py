@@ -37,9 +37,9 @@ def main(
     log_level: str = typer.Option("info", help="uvicorn's log level."),
 ) -> None:
     """Run the ProjectX Gateway emulator."""
-    import uvicorn
     from pydantic import SecretStr
 
+    from corekit.testing import run
     from projectx.emulator import EmulatorSettings, create_app
 
     settings = EmulatorSettings(
@@ -54,7 +54,7 @@ def main(
         f"http://{host}:{port}/hubs/user and /hubs/market, user {username!r}",
         err=True,
     )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+    run(create_app(settings), host=host, port=port, log_level=log_level)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -53,8 +53,7 @@ def main(
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve the WATS emulator on HOST:PORT until interrupted (Ctrl+C)."""
-    import uvicorn
-
+    from corekit.testing import run
     from pywats.emulator import EmulatorSettings, create_app
 
     settings = EmulatorSettings(
@@ -62,7 +61,7 @@ def main(
     )
     typer.echo(f"WATS emulator on http://{host}:{port} (user {username!r})", err=True)
     app = create_app(settings, body_limit=body_limit)
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    run(app, host=host, port=port, log_level=log_level)
 
 
 if __name__ == "__main__":  # pragma: no cover - exercised by the subprocess test
