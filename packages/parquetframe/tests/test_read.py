@@ -183,3 +183,31 @@ def test_errors_say_what_to_do(tmp_path: Path, sales_file: Path) -> None:
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(FormatError, match="cannot read"):
         pf.read(tmp_path / "bad.json")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("suffix", ["parquet", "csv", "avro"])
+def test_bad_options_fail_alike_on_every_engine(
+    tmp_path: Path, sales: pl.DataFrame, suffix: str, engine: str
+) -> None:
+    path = tmp_path / f"data.{suffix}"
+    _write_with_polars(sales, path)
+    with pytest.raises(FormatError, match="has no column 'nope'"):
+        pf.read(path, engine=engine, columns=["id", "nope"])
+    with pytest.raises(FormatError, match="has no column 'nope'"):
+        pf.read(path, engine=engine, filters=[("nope", "==", 1)])
+    with pytest.raises(FormatError, match="n_rows must be 0 or more"):
+        pf.read(path, engine=engine, n_rows=-1)
+    empty = pf.read(path, engine=engine, columns=["id"], n_rows=0).to_polars()
+    assert empty.columns == ["id"]
+    assert empty.height == 0
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_n_rows_spans_files_in_order(tmp_path: Path, engine: str) -> None:
+    data = pl.DataFrame({"a": list(range(30))})
+    for i in range(3):  # one dask partition per file
+        data.slice(i * 10, 10).write_parquet(tmp_path / f"p{i}.parquet")
+    got = pf.read(tmp_path / "*.parquet", engine=engine, filters=[("a", ">", 8)], n_rows=5)
+    assert got.to_polars()["a"].to_list() == [9, 10, 11, 12, 13]
+    assert len(pf.read(tmp_path, engine=engine, n_rows=25)) == 25

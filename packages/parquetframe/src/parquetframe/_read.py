@@ -237,7 +237,8 @@ def read(
 
     Raises:
         FileNotFoundError: nothing at ``source``.
-        FormatError: an unknown format, bad ``filters`` or a file that cannot be read.
+        FormatError: an unknown format, bad ``filters``, ``columns`` or ``n_rows``, or a
+            file that cannot be read.
         EngineError: an unknown engine, or dask without ``parquetframe[dask]``.
     """
     from parquetframe._frame import Frame
@@ -260,7 +261,29 @@ def read(
         msg = f"cannot read {resolved.path!r} as {resolved.format}: {exc}"
         raise FormatError(msg) from exc
     frame = Frame(native, streaming=choice.streaming)
+    _check_options(frame, resolved, checked, columns, n_rows)
     return _apply(frame, checked, columns, n_rows, choice.engine)
+
+
+def _check_options(
+    frame: Frame,
+    source: Source,
+    filters: list[Filter],
+    columns: Sequence[str] | None,
+    n_rows: int | None,
+) -> None:
+    """Fail the same way on every engine, now rather than when a lazy frame is collected."""
+    if n_rows is not None and n_rows < 0:
+        msg = f"n_rows must be 0 or more, not {n_rows}"
+        raise FormatError(msg)
+    wanted = [*(columns or ()), *(f[0] for f in filters)]
+    if not wanted:
+        return
+    known = frame.columns  # from the schema: no data is read
+    missing = sorted({c for c in wanted if c not in known})
+    if missing:
+        msg = f"{source.path!r} has no column {', '.join(map(repr, missing))}; it has {known}"
+        raise FormatError(msg)
 
 
 def _apply(
