@@ -85,23 +85,48 @@ def _print_json(data: Any) -> None:
     sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
-def _listing(
-    env_file: Path | None,
-    getter: str,
-    iterator: str,
-    *args: Any,
-    every: bool,
-    page: int,
-    size: int,
-    filter: str,
-) -> None:
-    def action(api: EurogardAPI) -> Any:
-        if every:
-            models = getattr(api, iterator)(*args, filter=filter, page_size=size)
-            return [m.raw for m in models]
-        return getattr(api, getter)(*args, page=page, size=size, filter=filter)
+def _listing(getter: str, iterator: str, what: str) -> Any:
+    """A command printing one page of ``what``, or with ``--all`` every one, as JSON."""
 
-    _print_json(_run(env_file, action))
+    def command(
+        env_file: EnvFile = None,
+        every: All = False,
+        page: Page = 0,
+        size: Size = 100,
+        filter: Filter = "__archived:false",
+    ) -> None:
+        def action(api: EurogardAPI) -> Any:
+            if every:
+                return [m.raw for m in getattr(api, iterator)(filter=filter, page_size=size)]
+            return getattr(api, getter)(page=page, size=size, filter=filter)
+
+        _print_json(_run(env_file, action))
+
+    command.__doc__ = f"Print {what} as JSON."
+    return command
+
+
+def _machine_listing(getter: str, iterator: str, what: str) -> Any:
+    """A command printing one page of a machine's ``what``, or every one, as JSON."""
+
+    def command(  # noqa: PLR0917 - typer maps parameters to options
+        machine: Annotated[str, typer.Argument(help="The machine uuid.")],
+        env_file: EnvFile = None,
+        every: All = False,
+        page: Page = 0,
+        size: Size = 100,
+        filter: Filter = "__archived:false",
+    ) -> None:
+        def action(api: EurogardAPI) -> Any:
+            if every:
+                found = getattr(api, iterator)(machine, filter=filter, page_size=size)
+                return [m.raw for m in found]
+            return getattr(api, getter)(machine, page=page, size=size, filter=filter)
+
+        _print_json(_run(env_file, action))
+
+    command.__doc__ = f"Print a machine's {what} as JSON."
+    return command
 
 
 @app.command("user-info")
@@ -110,44 +135,12 @@ def user_info(env_file: EnvFile = None) -> None:
     _print_json(_run(env_file, lambda api: api.get_user_info()))
 
 
-@app.command()
-def routers(
-    env_file: EnvFile = None,
-    every: All = False,
-    page: Page = 0,
-    size: Size = 100,
-    filter: Filter = "__archived:false",
-) -> None:
-    """Print routers as JSON."""
-    _listing(
-        env_file,
-        "get_routers",
-        "iter_routers",
-        every=every,
-        page=page,
-        size=size,
-        filter=filter,
-    )
-
-
-@app.command()
-def machines(
-    env_file: EnvFile = None,
-    every: All = False,
-    page: Page = 0,
-    size: Size = 100,
-    filter: Filter = "__archived:false",
-) -> None:
-    """Print machines as JSON."""
-    _listing(
-        env_file,
-        "get_machines",
-        "iter_machines",
-        every=every,
-        page=page,
-        size=size,
-        filter=filter,
-    )
+app.command("routers")(_listing("get_routers", "iter_routers", "routers"))
+app.command("machines")(_listing("get_machines", "iter_machines", "machines"))
+app.command("measurements")(
+    _machine_listing("get_machine_measurement_names", "iter_measurements", "measurements")
+)
+app.command("setpoints")(_machine_listing("get_machine_setpoints", "iter_setpoints", "set-points"))
 
 
 @app.command("machine-uuid")
@@ -160,50 +153,6 @@ def machine_uuid(
     if machine is None:
         raise _fail(f"no machine named {name!r}", 1)
     typer.echo(machine.uuid)
-
-
-@app.command()
-def measurements(  # noqa: PLR0917 - typer maps parameters to options
-    machine: Annotated[str, typer.Argument(help="The machine uuid.")],
-    env_file: EnvFile = None,
-    every: All = False,
-    page: Page = 0,
-    size: Size = 100,
-    filter: Filter = "__archived:false",
-) -> None:
-    """Print a machine's measurements as JSON."""
-    _listing(
-        env_file,
-        "get_machine_measurement_names",
-        "iter_measurements",
-        machine,
-        every=every,
-        page=page,
-        size=size,
-        filter=filter,
-    )
-
-
-@app.command()
-def setpoints(  # noqa: PLR0917 - typer maps parameters to options
-    machine: Annotated[str, typer.Argument(help="The machine uuid.")],
-    env_file: EnvFile = None,
-    every: All = False,
-    page: Page = 0,
-    size: Size = 100,
-    filter: Filter = "__archived:false",
-) -> None:
-    """Print a machine's set-points as JSON."""
-    _listing(
-        env_file,
-        "get_machine_setpoints",
-        "iter_setpoints",
-        machine,
-        every=every,
-        page=page,
-        size=size,
-        filter=filter,
-    )
 
 
 def _datetime(value: str) -> dt.datetime:
