@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx2
 import pytest
-import uvicorn
 from typer.testing import CliRunner
 
+import corekit.testing
 from corekit.testing import serve
 from pym2v.emulator import TOKEN_PATH, Emulator
 from pym2v.emulator.__main__ import cli
@@ -60,14 +60,14 @@ def test_options_reach_the_served_app(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: dict[str, Any] = {}
 
     def run(app: Emulator, *, host: str, port: int, log_level: str) -> None:
-        # Stand-in for uvicorn.run: serve the app the CLI built on a free port and use it.
+        # Stand-in for corekit.testing.run: serve the app the CLI built on a free port and use it.
         seen.update(host=host, port=port, log_level=log_level, settings=app.settings)
         with serve(app) as server, httpx2.Client(base_url=server.url) as http:
             token = login(http, "", username="u", password="p", client_id="c", client_secret="s")
             page = http.get(MACHINES, headers={"Authorization": f"Bearer {token}"})
             seen["machines"] = page.json()["maxCount"]
 
-    monkeypatch.setattr(uvicorn, "run", run)
+    monkeypatch.setattr(corekit.testing, "run", run)
     result = CliRunner().invoke(
         cli,
         [
@@ -107,7 +107,7 @@ def test_options_reach_the_served_app(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_defaults_match_the_documented_ones(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: dict[str, Any] = {}
     monkeypatch.setattr(
-        uvicorn, "run", lambda app, **kwargs: seen.update(kwargs, settings=app.settings)
+        corekit.testing, "run", lambda app, **kwargs: seen.update(kwargs, settings=app.settings)
     )
     result = CliRunner().invoke(cli, [])
     assert result.exit_code == 0, result.output
@@ -121,7 +121,7 @@ def test_defaults_match_the_documented_ones(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_out_of_range_option_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: pytest.fail("must not start"))
+    monkeypatch.setattr(corekit.testing, "run", lambda *a, **k: pytest.fail("must not start"))
     result = CliRunner().invoke(cli, ["--machines", "1000000"])
     assert result.exit_code == 2
     assert "machines" in result.stderr
@@ -155,7 +155,7 @@ def test_runs_as_a_separate_process() -> None:
 
 
 def test_ipv6_host_is_shown_in_brackets(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: None)
+    monkeypatch.setattr(corekit.testing, "run", lambda app, **kwargs: None)
     result = CliRunner().invoke(cli, ["--host", "::1", "--port", "8081"])
     assert result.exit_code == 0, result.output
     assert "http://[::1]:8081" in result.stderr

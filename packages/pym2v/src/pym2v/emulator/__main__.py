@@ -45,9 +45,9 @@ def main(
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve the emulator on http://HOST:PORT; the base URL for clients has no trailing slash."""
-    import uvicorn
     from pydantic import SecretStr, ValidationError
 
+    from corekit.testing import run
     from pym2v.emulator import DataModes, EmulatorSettings, create_app
 
     try:
@@ -76,7 +76,7 @@ def main(
         raise typer.Exit(2) from None
     shown = f"[{host}]" if ":" in host else host
     typer.echo(f"m2v emulator on http://{shown}:{port} (user {username!r})", err=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+    run(create_app(settings), host=host, port=port, log_level=log_level)
 
 
 if __name__ == "__main__":
