@@ -197,11 +197,14 @@ async def _load_chain(dsn: str, tenant_id: str, subject_id: str, n: int) -> None
 async def _verify_speed(url: str, tenant_id: str, subject_id: str) -> tuple[float, str]:
     from timeline._db import Database
     from timeline._verify import Verifier
+    from timeline.settings import Settings
 
     db = Database(url)
     try:
         async with db.read() as session:
-            verifier = Verifier(session, tenant_id, page_size=10_000)
+            # The page size the service's routes and CLI use.
+            page_size = Settings(database_url=url).verify_page_size
+            verifier = Verifier(session, tenant_id, page_size=page_size)
             start = time.perf_counter()
             await verifier.subject(subject_id)
             elapsed = time.perf_counter() - start

@@ -107,3 +107,30 @@ def test_a_single_change_is_found_where_it_was_made(
         assert first == ("GAP", seq)
     else:
         assert first == ("HASH_MISMATCH", seq)
+
+
+@pytest.mark.parametrize(("page_size", "max_events"), [(3, None), (3, 7), (4, 8), (50, 5)])
+def test_paged_verification_on_both_databases(
+    database_url: str, page_size: int, max_events: int | None
+) -> None:
+    """Pages read ahead on PostgreSQL; stopping mid-chain leaves the session usable."""
+    items = [{"i": i, "x": i * 0.1} for i in range(10)]
+    tenant_id, subject_id = asyncio.run(_build(database_url, items))
+
+    async def run() -> tuple[str, int, list[str]]:
+        db = Database(database_url)
+        try:
+            async with db.read() as session:
+                verifier = Verifier(session, tenant_id, page_size=page_size, max_events=max_events)
+                await verifier.subject(subject_id)
+                again = Verifier(session, tenant_id, page_size=page_size)
+                await again.tenant()  # the same connection still answers, in full
+                assert (again.result().status, again.events_checked) == ("valid", 10)
+                result = verifier.result()
+                return result.status, result.events_checked, [f.code for f in result.findings]
+        finally:
+            await db.dispose()
+
+    status, checked, findings = asyncio.run(run())
+    assert findings == []
+    assert (status, checked) == (("valid", 10) if max_events is None else ("partial", max_events))

@@ -3,6 +3,7 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from timeline_support import ADMIN_TOKEN, PASSWORD, Service, Tenant
 
 
@@ -90,6 +91,22 @@ def test_payload_must_match_the_named_schema_version(tenant: Tenant) -> None:
     assert v2["schema"]["properties"]["v"]["type"] == "number"
     bad = tenant.http.post("/api/v1/schemas", json={"event_type": "x", "schema": {"type": 5}})
     assert bad.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "when",
+    ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z", "0001-01-01T00:30:00+01:00"],
+)
+def test_times_a_database_cannot_store_exactly_are_refused(tenant: Tenant, when: str) -> None:
+    tenant.schema("tick", {"type": "object"})
+    subject = tenant.subject()
+    body = {"event_type": "tick", "schema_version": 1, "event_time": when, "payload": {}}
+    refused = tenant.http.post(f"/api/v1/subjects/{subject}/events", json=body)
+    assert refused.status_code == 422
+    assert refused.json()["error"] == "VALIDATION_ERROR"
+    body["event_time"] = "0001-01-01T00:00:00.000001Z"
+    assert tenant.http.post(f"/api/v1/subjects/{subject}/events", json=body).status_code == 201
+    assert tenant.verify_subject(subject)["status"] == "valid"
 
 
 def test_events_by_type_and_time_range_with_keyset_pages(tenant: Tenant) -> None:

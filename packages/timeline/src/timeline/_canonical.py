@@ -12,9 +12,9 @@ stored: no JSON column type gets a chance to rewrite numbers (JSONB turns ``1e20
 
 from __future__ import annotations
 
-import hashlib
 import math
 from datetime import UTC, datetime
+from hashlib import sha256
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -102,45 +102,55 @@ def event_hash(
     hashes every stored event and a generic canonicaliser is several times slower; a property
     test holds it equal to ``rfc8785.dumps`` of the whole envelope.
     """
-    data = "".join(
-        (
-            '{"event_id":',
-            _string(event_id),
-            ',"event_time":"',
-            format_time(event_time),
-            '","event_type":',
-            _string(event_type),
-            ',"payload":',
-            payload_json,
-            ',"prev_hash":',
-            "null" if prev_hash is None else _string(prev_hash),
-            ',"schema_version":',
-            _integer(schema_version),
-            ',"seq":',
-            _integer(seq),
-            ',"subject_id":',
-            _string(subject_id),
-            ',"tenant_id":',
-            _string(tenant_id),
-            "}",
-        )
+    return envelope_hash(
+        event_id,
+        format_time(event_time),
+        event_type,
+        payload_json,
+        prev_hash,
+        schema_version,
+        seq,
+        subject_id,
+        tenant_id,
+    )
+
+
+def envelope_hash(  # noqa: PLR0917 (positional: called once per verified event)
+    event_id: str,
+    time_text: str,
+    event_type: str,
+    payload_json: str,
+    prev_hash: str | None,
+    schema_version: int,
+    seq: int,
+    subject_id: str,
+    tenant_id: str,
+) -> str:
+    """:func:`event_hash` with the event time already formatted by :func:`format_time`.
+
+    Positional and in envelope key order: the verifier calls it once per stored event.
+
+    Raises:
+        ValidationFailedError: a text field holds a lone surrogate (no UTF-8 form).
+    """
+    # Integers as Python's decimal digits: RFC 8785's form for safe integers, exact beyond.
+    prev = "null" if prev_hash is None else _string(prev_hash)
+    data = (
+        f'{{"event_id":{_string(event_id)},"event_time":"{time_text}",'
+        f'"event_type":{_string(event_type)},"payload":{payload_json},"prev_hash":{prev},'
+        f'"schema_version":{schema_version:d},"seq":{seq:d},'
+        f'"subject_id":{_string(subject_id)},"tenant_id":{_string(tenant_id)}}}'
     )
     try:
-        return hashlib.sha256(data.encode()).hexdigest()
+        return sha256(data.encode()).hexdigest()
     except UnicodeEncodeError as exc:  # a lone surrogate has no UTF-8 form
         msg = "text must be valid Unicode (no lone surrogates)"
         raise ValidationFailedError(msg) from exc
 
 
-def _string(value: str) -> str:
-    # RFC 8785 escapes exactly what json's non-ASCII encoder escapes: quote, backslash and
-    # control characters (short forms where JSON has them, else lowercase \u00xx).
-    return encode_basestring(value)
-
-
-def _integer(value: int) -> str:
-    # Python's decimal digits are RFC 8785's form for safe integers, and exact beyond them.
-    return str(value)
+# RFC 8785 escapes exactly what json's non-ASCII encoder escapes: quote, backslash and
+# control characters (short forms where JSON has them, else lowercase \u00xx).
+_string = encode_basestring
 
 
 def is_finite_json(value: Any) -> bool:

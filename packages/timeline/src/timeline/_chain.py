@@ -16,10 +16,10 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import anyio
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,6 +39,10 @@ T = TypeVar("T")
 
 AUDIT_REF = "_audit"
 AUDIT_TYPE = "_audit"
+
+_EVENT_TABLE = cast(Table, Event.__table__)
+_HEAD_TABLE = cast(Table, ChainHead.__table__)
+_EVENT_COLUMNS = tuple(c.key for c in _EVENT_TABLE.columns)
 
 # PostgreSQL: deadlock, serialization failure; both mean "run it again".
 _RETRY_SQLSTATES = {"40P01", "40001"}
@@ -97,24 +101,25 @@ async def run_write(
 
 async def lock_head(
     session: AsyncSession, tenant_id: str, subject_id: str
-) -> tuple[ChainHead, str]:
-    """The subject's head row, locked for the rest of the transaction, and the subject's type.
+) -> tuple[int, str | None, str]:
+    """The subject's head (last seq, last hash), locked for the transaction, and its type.
 
     Raises:
         NotFoundError: no such subject in the tenant.
     """
+    # Plain columns, not ORM objects: an append is a handful of statements, and the ORM's
+    # identity map and unit of work would cost more CPU than all of them together.
     stmt = (
-        select(ChainHead, Subject.subject_type)
+        select(ChainHead.last_seq, ChainHead.last_hash, Subject.subject_type)
         .join(Subject, Subject.id == ChainHead.subject_id)
         .where(ChainHead.subject_id == subject_id, ChainHead.tenant_id == tenant_id)
         .with_for_update(of=ChainHead)
-        .execution_options(populate_existing=True)
     )
     row = (await session.execute(stmt)).first()
     if row is None:
         msg = f"subject {subject_id} does not exist in this tenant"
         raise NotFoundError(msg)
-    return row[0], row[1]
+    return int(row[0]), row[1], str(row[2])
 
 
 async def append(
@@ -131,11 +136,10 @@ async def append(
         NotFoundError: no such subject in the tenant.
         ValidationFailedError: the subject is the audit chain and ``audit_chain`` is false.
     """
-    head, subject_type = await lock_head(session, tenant_id, subject_id)
+    seq, prev, subject_type = await lock_head(session, tenant_id, subject_id)
     if (subject_type == AUDIT_TYPE) != audit_chain:
         msg = "the audit chain is written by the service only"
         raise ValidationFailedError(msg)
-    seq, prev = head.last_seq, head.last_hash
     now = utcnow()
     events: list[Event] = []
     for item in items:
@@ -168,9 +172,16 @@ async def append(
             )
         )
         prev = digest
-    session.add_all(events)
-    head.last_seq, head.last_hash, head.updated_at = seq, prev, now
-    await session.flush()
+    # Core statements (see lock_head); the Event objects stay transient, as the answer.
+    await session.execute(
+        _EVENT_TABLE.insert(),
+        [{c: getattr(e, c) for c in _EVENT_COLUMNS} for e in events],
+    )
+    await session.execute(
+        _HEAD_TABLE.update()
+        .where(_HEAD_TABLE.c.subject_id == subject_id)
+        .values(last_seq=seq, last_hash=prev, updated_at=now)
+    )
     return events
 
 

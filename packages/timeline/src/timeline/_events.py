@@ -22,6 +22,7 @@ from timeline.errors import ConflictError, NotFoundError, ValidationFailedError
 
 _VALIDATORS: OrderedDict[tuple[str, str, int], Validator] = OrderedDict()
 _VALIDATOR_CACHE = 1024
+_UNSTORABLE_TIMES = (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
 
 
 async def _validator(
@@ -208,6 +209,14 @@ async def prepare(session: AsyncSession, tenant_id: str, item: EventInput) -> Ne
         ValidationFailedError: the payload does not match the schema.
     """
     event_type, schema_version, event_time, payload = item
+    event_time = event_time.astimezone(UTC)  # the API model refused times that overflow
+    if event_time in _UNSTORABLE_TIMES:
+        # asyncpg stores these two instants as -infinity/infinity, which read back differently.
+        msg = (
+            "event_time must lie strictly between 0001-01-01T00:00:00Z and "
+            "9999-12-31T23:59:59.999999Z"
+        )
+        raise ValidationFailedError(msg)
     validator = await _validator(session, tenant_id, event_type, schema_version)
     try:
         errors = sorted(validator.iter_errors(payload), key=lambda e: str(list(e.path)))
@@ -221,7 +230,7 @@ async def prepare(session: AsyncSession, tenant_id: str, item: EventInput) -> Ne
             {"path": "/".join(str(p) for p in e.path), "message": e.message} for e in errors[:20]
         ]
         raise ValidationFailedError(msg, details={"errors": details})
-    return NewEvent(event_type, schema_version, event_time.astimezone(UTC), canonical_json(payload))
+    return NewEvent(event_type, schema_version, event_time, canonical_json(payload))
 
 
 async def append_events(

@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     rate_limit_per_tenant: int = Field(default=6000, ge=1)
     cors_origins: list[str] = Field(default_factory=list)
     max_request_bytes: int = Field(default=1_048_576, ge=1024)
-    verify_page_size: int = Field(default=1000, ge=10, le=100_000)
+    verify_page_size: int = Field(default=2000, ge=10, le=100_000)
     append_retries: int = Field(default=5, ge=0, le=50)
     pool_size: int = Field(default=10, ge=1)
 
