@@ -138,14 +138,22 @@ def envelope_hash(  # noqa: PLR0917 (positional: called once per verified event)
     data = (
         f'{{"event_id":{_string(event_id)},"event_time":"{time_text}",'
         f'"event_type":{_string(event_type)},"payload":{payload_json},"prev_hash":{prev},'
-        f'"schema_version":{schema_version:d},"seq":{seq:d},'
-        f'"subject_id":{_string(subject_id)},"tenant_id":{_string(tenant_id)}}}'
+        f'"schema_version":{schema_version:d},"seq":{seq:d}{envelope_tail(subject_id, tenant_id)}'
     )
     try:
         return sha256(data.encode()).hexdigest()
     except UnicodeEncodeError as exc:  # a lone surrogate has no UTF-8 form
         msg = "text must be valid Unicode (no lone surrogates)"
         raise ValidationFailedError(msg) from exc
+
+
+def envelope_tail(subject_id: str, tenant_id: str) -> str:
+    """The envelope's text after ``seq``: the same for every event of one subject's chain.
+
+    The verifier computes it once per subject and builds the rest of each envelope inline,
+    in the same form as :func:`envelope_hash`.
+    """
+    return f',"subject_id":{_string(subject_id)},"tenant_id":{_string(tenant_id)}}}'
 
 
 # RFC 8785 escapes exactly what json's non-ASCII encoder escapes: quote, backslash and

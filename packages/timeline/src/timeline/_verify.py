@@ -24,13 +24,15 @@ import asyncio
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import asdict, dataclass, field
+from hashlib import sha256
+from json.encoder import encode_basestring
 from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from timeline._canonical import envelope_hash, format_time
+from timeline._canonical import envelope_hash, envelope_tail, format_time
 from timeline._checkpoint import CheckpointData
 from timeline._models import ChainHead, Event, Subject
 
@@ -60,17 +62,20 @@ _COLUMNS = (
 )
 
 # Times outside what a Python datetime can hold (or infinities) cannot have been hashed; they
-# get a text no formatted time equals, so the event is a hash mismatch.
+# get a text no formatted time equals, so the event is a hash mismatch. The inner query picks
+# the page (an index scan on (subject_id, seq) plus an incremental sort by id); the outer one
+# formats only the page's times, not those of every row the planner looked at.
 _PG_PAGE = """
 SELECT id,
        CASE WHEN event_time >= '0001-01-01T00:00:00Z' AND event_time < '10000-01-01T00:00:00Z'
             THEN to_char(event_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
             ELSE 'out of range' END,
        event_type, payload, prev_hash, schema_version, seq, subject_id, tenant_id, hash
-FROM event
-WHERE subject_id = $1 AND (seq, id) > ($2::bigint, $3::varchar)
+FROM (SELECT * FROM event
+      WHERE subject_id = $1 AND (seq, id) > ($2::bigint, $3::varchar)
+      ORDER BY seq, id
+      LIMIT $4) AS page
 ORDER BY seq, id
-LIMIT $4
 """
 
 
@@ -138,6 +143,7 @@ class Verifier:
     events_checked: int = 0
     stopped_at: str | None = None
     _trusted: dict[str, tuple[int, str]] | None = None
+    _generic_plans: bool = False
 
     def __post_init__(self) -> None:
         if self.checkpoint is None:
@@ -179,7 +185,12 @@ class Verifier:
         ).first()
         leaf = self._trusted.get(subject_id) if self._trusted is not None else None
         tenant_id, limit = self.tenant_id, self.max_events
+        # Locals for the per-event loop; the envelope's end is the same for the whole chain.
+        sha, text = sha256, encode_basestring
+        tail = envelope_tail(subject_id, tenant_id)
+        leaf_seq = -1 if leaf is None else leaf[0]
         prev: Any = None
+        prev_seq, prev_digest = 0, None
         async with aclosing(self._pages(subject_id)) as pages:
             async for rows in pages:
                 for row in rows:
@@ -187,18 +198,28 @@ class Verifier:
                         self.stopped_at = subject_id
                         return
                     self.events_checked += 1
+                    event_id, time_text, event_type, payload, prev_hash, version, seq = row[:7]
                     # The common case inline (the next link, a matching hash, no checkpoint
-                    # leaf); anything else goes through _check, which names what is wrong.
-                    if not (
-                        prev is not None
-                        and row[4] == prev[9]
-                        and row[6] == prev[6] + 1
+                    # leaf), the envelope built as envelope_hash builds it; anything else goes
+                    # through _check, which names what is wrong.
+                    ok = (
+                        prev_hash is not None
+                        and prev_hash == prev_digest
+                        and seq == prev_seq + 1
+                        and row[7] == subject_id
                         and row[8] == tenant_id
-                        and (leaf is None or row[6] != leaf[0])
-                        and envelope_hash(*row[:9]) == row[9]
-                    ):
+                        and seq != leaf_seq
+                        and sha(
+                            f'{{"event_id":{text(event_id)},"event_time":"{time_text}",'
+                            f'"event_type":{text(event_type)},"payload":{payload},'
+                            f'"prev_hash":{text(prev_hash)},"schema_version":{version:d},'
+                            f'"seq":{seq:d}{tail}'.encode()
+                        ).hexdigest()
+                        == row[9]
+                    )
+                    if not ok:
                         self._check(subject_id, row, prev, leaf)
-                    prev = row
+                    prev, prev_seq, prev_digest = row, seq, row[9]
         self.subjects_checked += 1
         self._ends(subject_id, prev, head, leaf)
 
@@ -215,6 +236,13 @@ class Verifier:
             # processing and Python's datetime formatting would cost more than the hash.
             raw = (await conn.get_raw_connection()).driver_connection
             assert raw is not None
+            if not self._generic_plans:
+                # Without statistics (a chain just loaded, before autovacuum analyses it) a
+                # custom plan expects a few rows per subject and sorts every remaining event
+                # for each page. The generic plan walks the (subject_id, seq) index whatever
+                # the statistics say. Local: it ends with this read transaction.
+                await raw.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+                self._generic_plans = True
             statement = await raw.prepare(_PG_PAGE)
             rows = await statement.fetch(subject_id, -1, "", size)
             while len(rows) == size:
