@@ -10,6 +10,7 @@ There is no response cache: every read goes to WATS, so a read after a write see
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from types import TracebackType
@@ -109,7 +110,7 @@ def _from_settings(settings: WATSSettings) -> dict[str, Any]:
     }
 
 
-class _Client:
+class _Client(abc.ABC):
     """What both clients share: their arguments, settings constructors and ``repr``."""
 
     def __init__(
@@ -150,9 +151,9 @@ class _Client:
         self.station = config.station
         self._connect(config)
 
+    @abc.abstractmethod
     def _connect(self, config: _Config) -> None:
         """Open the HTTP client and the domains (each client its own kind)."""
-        raise NotImplementedError
 
     @classmethod
     def from_settings(cls, settings: WATSSettings, **kwargs: Any) -> Self:
