@@ -27,6 +27,7 @@ import orjson
 from corekit.clock import Clock
 from corekit.errors import AuthenticationError, CorekitError, TimeoutError
 from corekit.http import AsyncClient
+from corekit.retry import RetryPolicy
 from corekit.websocket import AsyncWebSocket, WebSocketClosed, aconnect
 from projectx.errors import ProjectXError
 
@@ -83,7 +84,10 @@ class HubConnection:
         self._clock = clock
         self._keepalive = keepalive
         self._server_timeout = server_timeout
-        self._backoff = (backoff_initial, backoff_max)
+        # Reconnection waits follow corekit's backoff (doubling, capped), without jitter.
+        self._reconnect = RetryPolicy(
+            wait_initial=backoff_initial, wait_max=backoff_max, wait_jitter=0.0
+        )
         self._http = AsyncClient(timeout=30.0, retry=None, name=f"projectx-{name}-hub")
         self._subscriptions: dict[tuple[str, str], list[Any]] = {}
         self._socket: AsyncWebSocket | None = None
@@ -145,7 +149,7 @@ class HubConnection:
                 # A refused token (401/403) is renewed before the next attempt.
                 renew = isinstance(exc, AuthenticationError)
                 attempt = 1 if self.connections > before else attempt + 1
-                wait = min(self._backoff[1], self._backoff[0] * 2 ** (attempt - 1))
+                wait = self._reconnect.backoff(attempt)
                 logger.warning(
                     "%s hub: connection lost (%s); reconnecting in %.1f s", self.name, exc, wait
                 )
