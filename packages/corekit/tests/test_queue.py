@@ -36,6 +36,7 @@ PENDING = QueueItemStatus.PENDING
 LEASED = QueueItemStatus.LEASED
 DONE = QueueItemStatus.DONE
 DEAD = QueueItemStatus.DEAD
+HELD = QueueItemStatus.HELD
 
 
 class SyncFace:
@@ -132,7 +133,7 @@ async def test_put_lease_ack(h: Harness) -> None:
     assert done.lease_expires_at is None
     assert done.lease_token == leased.lease_token  # the lease that finished it
     assert await h.q.size() == 0
-    assert await h.q.counts() == {PENDING: 0, LEASED: 0, DONE: 1, DEAD: 0}
+    assert await h.q.counts() == {PENDING: 0, LEASED: 0, DONE: 1, DEAD: 0, HELD: 0}
     assert await h.q.get(put.id + 100) is None
 
 
@@ -453,7 +454,7 @@ async def test_capacity_refusal_stores_nothing(h: Harness) -> None:
     before = await q.counts()
     with pytest.raises(QueueFullError, match=r"capacity is 2") as info:
         await q.put("c", key="c")
-    assert "2 items are pending or leased" in str(info.value)
+    assert "2 items are pending, leased or held" in str(info.value)
     assert await q.counts() == before
     assert (await q.put("again", key="a")).payload == "a"  # a known key is still a no-op
     (leased,) = await q.lease()  # leased items still count
@@ -480,7 +481,7 @@ async def test_dead_items_do_not_count_against_capacity(h: Harness) -> None:
 async def test_payload_must_be_json(h: Harness, payload: object, named: str) -> None:
     with pytest.raises(ConfigurationError, match=f"'{named}'"):
         await h.q.put(payload)
-    assert await h.q.counts() == {PENDING: 0, LEASED: 0, DONE: 0, DEAD: 0}
+    assert await h.q.counts() == {PENDING: 0, LEASED: 0, DONE: 0, DEAD: 0, HELD: 0}
 
 
 @pytest.mark.parametrize("payload", [math.nan, {"x": math.inf}, {(1, 2): "tuple key"}])
@@ -604,7 +605,7 @@ def test_expired_last_attempt_is_dead_lettered_on_open(db: Path, clock: FakeCloc
         q.lease(lease_time=10.0)
     clock.advance(10.0)
     with open_queue(db, clock) as q:
-        assert q.counts() == {PENDING: 0, LEASED: 0, DONE: 0, DEAD: 1}
+        assert q.counts() == {PENDING: 0, LEASED: 0, DONE: 0, DEAD: 1, HELD: 0}
         assert q.get(item.id).status is DEAD  # type: ignore[union-attr]
 
 
@@ -699,7 +700,7 @@ async def test_items_and_views(h: Harness) -> None:
     assert [i.id for i in await q.items(DONE)] == [a.id]
     assert [i.id for i in await q.dead_letters(limit=5)] == [b.id]
     assert await q.items(LEASED) == []
-    assert await q.counts() == {PENDING: 2, LEASED: 0, DONE: 1, DEAD: 1}
+    assert await q.counts() == {PENDING: 2, LEASED: 0, DONE: 1, DEAD: 1, HELD: 0}
     assert await q.size() == 2
 
 
@@ -755,7 +756,7 @@ def test_queue_item_repr_hides_the_payload() -> None:
 
 
 def test_status_values() -> None:
-    assert [s.value for s in QueueItemStatus] == ["pending", "leased", "done", "dead"]
+    assert [s.value for s in QueueItemStatus] == ["pending", "leased", "done", "dead", "held"]
     assert QueueItemStatus("dead") is DEAD
     assert f"{LEASED}" == "leased"
 
@@ -873,7 +874,7 @@ def test_schema_version_is_recorded_and_checked(db: Path, clock: FakeClock) -> N
     open_queue(db, clock).close()
     conn = sqlite3.connect(db)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         conn.execute("PRAGMA user_version = 99")
         conn.commit()

@@ -20,6 +20,7 @@ PENDING = QueueItemStatus.PENDING
 LEASED = QueueItemStatus.LEASED
 DONE = QueueItemStatus.DONE
 DEAD = QueueItemStatus.DEAD
+HELD = QueueItemStatus.HELD
 MAX_ATTEMPTS = 3
 LEASE_TIME = 4.0
 
@@ -35,6 +36,7 @@ class Model:
     expires: float | None = None
     done_at: float | None = None
     key: str | None = None
+    history: int = 0  # entries recorded: acks, nacks, expiries, requeues, holds, releases
 
 
 class QueueMachine(RuleBasedStateMachine):
@@ -65,6 +67,7 @@ class QueueMachine(RuleBasedStateMachine):
                 # An expired last attempt is dead-lettered, not retried for ever.
                 m.status = DEAD if m.attempts >= m.max_attempts else PENDING
                 m.token, m.expires = None, None
+                m.history += 1
                 count += 1
         return count
 
@@ -130,6 +133,7 @@ class QueueMachine(RuleBasedStateMachine):
             self.queue.ack(item)
             m = self.model[item.id]
             m.status, m.expires, m.done_at = DONE, None, self.clock.time()
+            m.history += 1
         else:
             with pytest.raises(LeaseError):
                 self.queue.ack(item)
@@ -139,17 +143,22 @@ class QueueMachine(RuleBasedStateMachine):
         index=st.integers(min_value=0),
         delay=st.sampled_from([None, 0.0, 2.0]),
         dead=st.booleans(),
+        count=st.booleans(),
     )
-    def nack(self, index: int, delay: float | None, dead: bool) -> None:
+    def nack(self, index: int, delay: float | None, dead: bool, count: bool) -> None:
         item = self.held[index % len(self.held)]
         if not self.holds(item):
             with pytest.raises(LeaseError):
-                self.queue.nack(item, delay=delay, dead=dead)
+                self.queue.nack(item, delay=delay, dead=dead, count=count)
             return
-        self.queue.nack(item, error="failed", delay=delay, dead=dead)
+        self.queue.nack(item, error="failed", delay=delay, dead=dead, count=count)
         m = self.model[item.id]
         m.token, m.expires = None, None
-        if dead or m.attempts >= m.max_attempts:
+        m.history += 1
+        spent = count and m.attempts >= m.max_attempts
+        if not count:
+            m.max_attempts += 1  # this try does not bring it closer to the dead letters
+        if dead or spent:
             m.status = DEAD
         else:
             m.status = PENDING
@@ -185,6 +194,39 @@ class QueueMachine(RuleBasedStateMachine):
         m = self.model[item_id]
         m.status, m.not_before = PENDING, self.clock.time()
         m.max_attempts = m.attempts + MAX_ATTEMPTS
+        m.history += 1
+
+    @precondition(lambda self: self.model)
+    @rule(data=st.data())
+    def hold(self, data: st.DataObject) -> None:
+        item_id = data.draw(st.sampled_from(sorted(self.model)))
+        m = self.model[item_id]
+        expected = 1 if m.status is PENDING else 0  # leased, done, dead and held are skipped
+        assert self.queue.hold(item_id) == expected
+        if expected:
+            m.status = HELD
+            m.history += 1
+
+    @precondition(lambda self: self.model)
+    @rule(data=st.data())
+    def release(self, data: st.DataObject) -> None:
+        item_id = data.draw(st.sampled_from(sorted(self.model)))
+        m = self.model[item_id]
+        expected = 1 if m.status is HELD else 0
+        assert self.queue.release(item_id) == expected
+        if expected:
+            m.status, m.not_before = PENDING, self.clock.time()
+            m.history += 1
+
+    @rule(data=st.data())
+    def retry_now(self, data: st.DataObject) -> None:
+        now = self.clock.time()
+        ids = data.draw(st.none() | st.lists(st.sampled_from([*sorted(self.model), 999])))
+        chosen = self.model if ids is None else {i: self.model[i] for i in ids if i in self.model}
+        waiting = [m for m in chosen.values() if m.status is PENDING and m.not_before > now]
+        assert self.queue.retry_now(ids) == len(waiting)
+        for m in waiting:
+            m.not_before = now
 
     @rule(older_than=st.sampled_from([0.0, 5.0]))
     def purge(self, older_than: float) -> None:
@@ -230,6 +272,11 @@ class QueueMachine(RuleBasedStateMachine):
         counts = self.queue.counts()
         for status in QueueItemStatus:
             assert counts[status] == sum(m.status is status for m in self.model.values())
+        now = self.clock.time()
+        waiting = sum(m.status is PENDING and m.not_before > now for m in self.model.values())
+        assert self.queue.waiting_count() == waiting
+        for item_id, m in self.model.items():
+            assert len(self.queue.history(item_id)) == m.history
 
 
 class SQLiteQueueMachine(QueueMachine):

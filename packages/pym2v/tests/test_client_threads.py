@@ -1,4 +1,4 @@
-"""The blocking client's long fetches: the event loop thread they run in, and its lifetime."""
+"""The blocking client's long fetches: the worker threads they run on, and their lifetime."""
 
 from __future__ import annotations
 
@@ -7,28 +7,41 @@ import subprocess
 import sys
 import textwrap
 import threading
+from typing import Any
+from unittest import mock
 
 from pym2v import EurogardAPI, Settings
+from pym2v import _frames as frames
 
 START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
 
 
-def test_long_fetches_share_one_loop_thread_until_close(
+def test_long_fetches_leave_no_worker_thread_behind(
     settings: Settings, uuid: str, names: list[str]
 ) -> None:
-    def loops() -> list[threading.Thread]:
-        return [t for t in threading.enumerate() if t.name == "pym2v-batches"]
+    def workers() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name.startswith("pym2v-batch")]
 
-    before = len(loops())
-    api = EurogardAPI(settings)
-    for _ in range(2):
-        frame = api.get_long_frame_from_names(uuid, names[:1], START, START + DAY, 3600, HOUR * 6)
-        assert frame.height == 24
-    assert len(loops()) == before + 1
-    api.close()
-    assert len(loops()) == before
+    seen: set[str] = set()
+    real_batch = frames.batch
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.add(threading.current_thread().name)
+        return real_batch(*args, **kwargs)
+
+    with EurogardAPI(settings, max_concurrent_requests=3) as api:
+        for _ in range(2):
+            with mock.patch.object(frames, "batch", spy):
+                frame = api.get_long_frame_from_names(
+                    uuid, names[:1], START, START + DAY, 3600, HOUR * 6
+                )
+            assert frame.height == 24
+            assert workers() == []
+    # The batches were fetched and decoded on the worker threads, several at a time.
+    assert len(seen) > 1
+    assert all(name.startswith("pym2v-batch") for name in seen)
 
 
 def test_an_unclosed_client_lets_the_interpreter_exit(settings: Settings, uuid: str) -> None:

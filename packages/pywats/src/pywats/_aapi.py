@@ -101,6 +101,16 @@ class AsyncReportAPI(_Domain):
         """
         return await self._runner.run(_calls.submit(report, validate=validate))
 
+    async def submit_wsjf(self, document: str | bytes) -> uuid.UUID:
+        """Submit WSJF bytes exactly as given (no validation, no re-serialisation).
+
+        For stored reports (the station's queue): what was queued is what is sent.
+
+        Raises:
+            WATSBadRequestError: WATS refused the report; ``wats_message`` says why.
+        """
+        return await self._runner.run(_calls.submit_wsjf(document))
+
     async def submit_wsxf(self, document: str | bytes) -> uuid.UUID | str:
         """Submit a WSXF (XML) document as it is; return the id WATS answers."""
         return await self._runner.run(_calls.submit_wsxf(document))

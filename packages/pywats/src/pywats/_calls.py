@@ -6,6 +6,7 @@ the WATS documentation (WATS itself routes case-insensitively).
 
 from __future__ import annotations
 
+import json
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
@@ -154,6 +155,29 @@ def submit(report: ReportBase | dict[str, Any], *, validate: bool = True) -> Cal
         content=report.to_wsjf(),
         headers=JSON_HEADERS,
         idempotent=True,
+    )
+
+
+def submit_wsjf(document: str | bytes) -> Call[uuid.UUID]:
+    """``POST /api/Report/WSJF`` with WSJF bytes exactly as given (not re-serialised).
+
+    Idempotent like :func:`submit`: the body carries the report's id. The id WATS answers is
+    returned; if it answers none, the ``id`` of the document.
+    """
+    content = document.encode() if isinstance(document, str) else bytes(document)
+
+    def parse(response: Any) -> uuid.UUID:
+        data = body(response)
+        if isinstance(data, list) and data:
+            data = data[0]
+        if isinstance(data, dict):
+            data = data.get("ID") or data.get("id") or data.get("uuid")
+        if data is None:
+            data = json.loads(content).get("id")
+        return uuid.UUID(str(data))
+
+    return Call(
+        "POST", "/api/Report/WSJF", parse, content=content, headers=JSON_HEADERS, idempotent=True
     )
 
 

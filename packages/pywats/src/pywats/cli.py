@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from pywats.station.cli import app as station_app
+
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
@@ -41,6 +43,7 @@ app.add_typer(report_app, name="report")
 app.add_typer(product_app, name="product")
 app.add_typer(unit_app, name="unit")
 app.add_typer(asset_app, name="asset")
+app.add_typer(station_app, name="station")
 
 _options: dict[str, Any] = {}
 
@@ -271,6 +274,21 @@ def asset_get(
 ) -> None:
     """Print an asset as JSON."""
     _dump(_run(lambda wats: wats.asset.get(id_or_serial)))
+
+
+@app.command()
+def gui() -> None:
+    """Open the desktop client (needs the ``gui`` extra: ``pip install pywats[gui]``)."""
+    try:
+        from pywats.gui import main as gui_main
+    except ImportError as exc:
+        typer.echo(
+            f"error: the desktop client is not installed ({exc.msg}); "
+            "install it with: pip install 'pywats[gui]'",
+            err=True,
+        )
+        raise typer.Exit(2) from None
+    gui_main()
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ import functools
 import hashlib
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -157,10 +158,16 @@ class TokenIssuer:
         refresh_ttl: refresh token lifetime in seconds.
     """
 
+    #: Verified tokens remembered, so a client's repeated token skips the HMAC and JSON work.
+    CHECKED_CACHE = 4096
+
     def __init__(self, secret: str, *, access_ttl: int, refresh_ttl: int) -> None:
         self._secret = secret
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
+        # (token, kind) -> (claims, exp); only tokens whose signature and claims checked out.
+        # The expiry is checked again on every use; revocation is the database's job.
+        self._checked: OrderedDict[tuple[str, str], tuple[TokenClaims, int]] = OrderedDict()
 
     def issue(self, user_id: str, tenant_id: str, version: int, kind: TokenType) -> str:
         """A signed token of ``kind``."""
@@ -183,6 +190,11 @@ class TokenIssuer:
         Raises:
             UnauthorizedError: bad signature, expired, or not a ``kind`` token.
         """
+        known = self._checked.get((token, kind))
+        if known is not None:
+            if known[1] > time.time():
+                return known[0]
+            del self._checked[token, kind]
         try:
             claims = jwt.decode(
                 token,
@@ -199,4 +211,8 @@ class TokenIssuer:
         if claims["typ"] != kind:
             msg = f"a {claims['typ']} token cannot be used here; send the {kind} token"
             raise UnauthorizedError(msg)
-        return TokenClaims(str(claims["sub"]), str(claims["tid"]), int(claims["ver"]))
+        checked = TokenClaims(str(claims["sub"]), str(claims["tid"]), int(claims["ver"]))
+        self._checked[token, kind] = (checked, int(claims["exp"]))
+        if len(self._checked) > self.CHECKED_CACHE:
+            self._checked.popitem(last=False)
+        return checked

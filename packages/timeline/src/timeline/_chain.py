@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, TypeVar, cast
 
 import anyio
+import asyncpg
 from sqlalchemy import Table, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,7 +43,7 @@ AUDIT_TYPE = "_audit"
 
 _EVENT_TABLE = cast(Table, Event.__table__)
 _HEAD_TABLE = cast(Table, ChainHead.__table__)
-_EVENT_COLUMNS = tuple(c.key for c in _EVENT_TABLE.columns)
+EVENT_COLUMNS = tuple(c.key for c in _EVENT_TABLE.columns)
 
 # PostgreSQL: deadlock, serialization failure; both mean "run it again".
 _RETRY_SQLSTATES = {"40P01", "40001"}
@@ -58,15 +59,59 @@ class NewEvent:
     payload_json: str
 
 
-def _chain_collision(exc: IntegrityError) -> bool:
-    text = str(exc.orig)
-    return "ux_event_subject" in text or "event.subject_id" in text
+class HeadMovedError(Exception):
+    """A compare-and-set append found the head moved by another writer; it runs again."""
 
 
-def _transient(exc: DBAPIError) -> bool:
-    if getattr(exc.orig, "sqlstate", None) in _RETRY_SQLSTATES:
-        return True
-    return "database is locked" in str(exc.orig)
+def _sqlstate(exc: BaseException) -> str | None:
+    # asyncpg's own errors carry the SQLSTATE; SQLAlchemy wraps them (``exc.orig``).
+    orig = getattr(exc, "orig", exc)
+    state = getattr(orig, "sqlstate", None)
+    return state if isinstance(state, str) else None
+
+
+def _failure(exc: BaseException) -> str | None:
+    """Why a write failed: a chain ``collision``, a ``transient`` refusal, a ``conflict``."""
+    if isinstance(exc, HeadMovedError):
+        return "collision"
+    if not isinstance(exc, DBAPIError | asyncpg.PostgresError):
+        return None
+    text = str(getattr(exc, "orig", exc))
+    if isinstance(exc, IntegrityError) or _sqlstate(exc) == "23505":
+        constraint = getattr(exc, "constraint_name", None) or text
+        return (
+            "collision"
+            if "ux_event_subject" in constraint or "event.subject_id" in text
+            else ("conflict")
+        )
+    if _sqlstate(exc) in _RETRY_SQLSTATES or "database is locked" in text:
+        return "transient"
+    return None
+
+
+async def retry_write(attempt: Callable[[], Awaitable[T]], *, retries: int) -> T:
+    """Run ``attempt`` (one whole transaction) again while it loses a race; at most ``retries``.
+
+    Raises:
+        ChainConflictError: collisions persisted through ``retries`` attempts.
+        ConflictError: another unique constraint refused the write.
+    """
+    for n in range(retries + 1):
+        try:
+            return await attempt()
+        except Exception as exc:
+            failure = _failure(exc)
+            if failure is None:
+                raise
+            if failure == "conflict":
+                msg = "the change clashes with existing data (a duplicate code, name or reference)"
+                raise ConflictError(msg) from exc
+            logger.warning("write %s (attempt %d of %d)", failure, n + 1, retries + 1)
+            last = exc
+        # Jittered backoff so colliding writers do not collide again in lockstep.
+        await anyio.sleep(random.uniform(0, 0.02 * 2**n))
+    msg = "concurrent writes to the same chain kept colliding; nothing was written, retry"
+    raise ChainConflictError(msg) from last
 
 
 async def run_write(
@@ -78,25 +123,12 @@ async def run_write(
         ChainConflictError: collisions persisted through ``retries`` attempts.
         ConflictError: another unique constraint refused the write.
     """
-    for attempt in range(retries + 1):
-        try:
-            async with db.write() as session:
-                return await work(session)
-        except IntegrityError as exc:
-            if not _chain_collision(exc):
-                msg = "the change clashes with existing data (a duplicate code, name or reference)"
-                raise ConflictError(msg) from exc
-            logger.warning("append collided (attempt %d of %d)", attempt + 1, retries + 1)
-            last: DBAPIError = exc
-        except DBAPIError as exc:
-            if not _transient(exc):
-                raise
-            logger.warning("write was refused as busy (attempt %d of %d)", attempt + 1, retries + 1)
-            last = exc
-        # Jittered backoff so colliding writers do not collide again in lockstep.
-        await anyio.sleep(random.uniform(0, 0.02 * 2**attempt))
-    msg = "concurrent writes to the same chain kept colliding; nothing was written, retry"
-    raise ChainConflictError(msg) from last
+
+    async def attempt() -> T:
+        async with db.write() as session:
+            return await work(session)
+
+    return await retry_write(attempt, retries=retries)
 
 
 async def lock_head(
@@ -122,24 +154,13 @@ async def lock_head(
     return int(row[0]), row[1], str(row[2])
 
 
-async def append(
-    session: AsyncSession,
-    tenant_id: str,
-    subject_id: str,
-    items: Sequence[NewEvent],
-    *,
-    audit_chain: bool = False,
+def link(
+    tenant_id: str, subject_id: str, seq: int, prev: str | None, items: Sequence[NewEvent]
 ) -> list[Event]:
-    """Append ``items`` in order to the subject's chain (within the caller's transaction).
+    """The events that extend a chain whose head is (``seq``, ``prev``) by ``items``, hashed.
 
-    Raises:
-        NotFoundError: no such subject in the tenant.
-        ValidationFailedError: the subject is the audit chain and ``audit_chain`` is false.
+    The objects stay transient: callers insert their columns (see :data:`EVENT_COLUMNS`).
     """
-    seq, prev, subject_type = await lock_head(session, tenant_id, subject_id)
-    if (subject_type == AUDIT_TYPE) != audit_chain:
-        msg = "the audit chain is written by the service only"
-        raise ValidationFailedError(msg)
     now = utcnow()
     events: list[Event] = []
     for item in items:
@@ -172,15 +193,48 @@ async def append(
             )
         )
         prev = digest
+    return events
+
+
+def check_chain_owner(subject_type: str, *, audit_chain: bool) -> None:
+    """Refuse an append to the audit chain unless the service writes it (and vice versa).
+
+    Raises:
+        ValidationFailedError: the subject is the audit chain and ``audit_chain`` is false.
+    """
+    if (subject_type == AUDIT_TYPE) != audit_chain:
+        msg = "the audit chain is written by the service only"
+        raise ValidationFailedError(msg)
+
+
+async def append(
+    session: AsyncSession,
+    tenant_id: str,
+    subject_id: str,
+    items: Sequence[NewEvent],
+    *,
+    audit_chain: bool = False,
+) -> list[Event]:
+    """Append ``items`` in order to the subject's chain (within the caller's transaction).
+
+    Raises:
+        NotFoundError: no such subject in the tenant.
+        ValidationFailedError: the subject is the audit chain and ``audit_chain`` is false.
+    """
+    seq, prev, subject_type = await lock_head(session, tenant_id, subject_id)
+    check_chain_owner(subject_type, audit_chain=audit_chain)
+    events = link(tenant_id, subject_id, seq, prev, items)
     # Core statements (see lock_head); the Event objects stay transient, as the answer.
     await session.execute(
         _EVENT_TABLE.insert(),
-        [{c: getattr(e, c) for c in _EVENT_COLUMNS} for e in events],
+        [{c: getattr(e, c) for c in EVENT_COLUMNS} for e in events],
     )
     await session.execute(
         _HEAD_TABLE.update()
         .where(_HEAD_TABLE.c.subject_id == subject_id)
-        .values(last_seq=seq, last_hash=prev, updated_at=now)
+        .values(
+            last_seq=events[-1].seq, last_hash=events[-1].hash, updated_at=events[-1].recorded_at
+        )
     )
     return events
 

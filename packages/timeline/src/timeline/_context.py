@@ -15,6 +15,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from corekit.errors import OperationError, RateLimitExceededError
 from corekit.files import FileLock, atomic_write
 from corekit.ratelimit import Limiter, Rate, RateLimiter
+from timeline import _hotpath
 from timeline._auth import Principal, TokenIssuer
 from timeline._db import Database
 from timeline._models import utcnow
@@ -57,6 +58,16 @@ class Context:
     tokens: TokenIssuer
     signing_key: Ed25519PrivateKey
     limiter: Limiter
+    _appender: _hotpath.Appender | None = None
+
+    async def appender(self) -> _hotpath.Appender | None:
+        """The PostgreSQL hot path's appender (``None`` on SQLite), made on first use."""
+        if self._appender is None:
+            pool = await self.db.hot_pool()
+            if pool is None:
+                return None
+            self._appender = _hotpath.Appender(pool, retries=self.settings.append_retries)
+        return self._appender
 
     @classmethod
     def build(cls, settings: Settings) -> Context:
@@ -81,8 +92,12 @@ class Context:
         )
 
 
-def get_context(request: Request) -> Context:
-    """The service context of the running app."""
+async def get_context(request: Request) -> Context:
+    """The service context of the running app.
+
+    A coroutine on purpose: FastAPI runs a plain function dependency in its thread pool,
+    which cost every request a thread hand-off.
+    """
     ctx: Context = request.app.state.timeline
     return ctx
 
@@ -104,15 +119,7 @@ async def authenticate(
         UnauthorizedError: no credential, or one that is invalid, expired or revoked.
         RateLimitError: the tenant is over its request rate.
     """
-    async with ctx.db.single() as session:
-        if bearer is not None:
-            claims = ctx.tokens.check(bearer.credentials, "access")
-            principal = await principal_for_user(session, claims)
-        elif api_key:
-            principal = await principal_for_key(session, api_key, utcnow())
-        else:
-            msg = "send an access token (Authorization: Bearer ...) or an API key (X-API-Key)"
-            raise UnauthorizedError(msg)
+    principal = await _principal(ctx, bearer, api_key)
     try:
         await ctx.limiter.aacquire("tenant", key=principal.tenant_id, timeout=0)
     except RateLimitExceededError as exc:
@@ -121,6 +128,23 @@ async def authenticate(
     except OperationError:
         logger.warning("rate limiter unavailable; request let through", exc_info=True)
     return principal
+
+
+async def _principal(
+    ctx: Context, bearer: HTTPAuthorizationCredentials | None, api_key: str | None
+) -> Principal:
+    if bearer is not None:
+        claims = ctx.tokens.check(bearer.credentials, "access")
+        pool = await ctx.db.hot_pool()
+        if pool is not None:
+            return await _hotpath.principal_for_user(pool, claims)
+        async with ctx.db.single() as session:
+            return await principal_for_user(session, claims)
+    if api_key:
+        async with ctx.db.single() as session:
+            return await principal_for_key(session, api_key, utcnow())
+    msg = "send an access token (Authorization: Bearer ...) or an API key (X-API-Key)"
+    raise UnauthorizedError(msg)
 
 
 def require(permission: str) -> Any:

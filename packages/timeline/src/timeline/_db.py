@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 if TYPE_CHECKING:
+    import asyncpg
     from alembic.config import Config
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,10 @@ def _sqlite_engine(url: str, begin: str) -> AsyncEngine:
     return engine
 
 
+async def _no_reset(connection: asyncpg.Connection) -> None:
+    """Return a hot-path connection to its pool as it is (see :meth:`Database.hot_pool`)."""
+
+
 class Database:
     """The engines and session factories of one service instance.
 
@@ -99,6 +104,36 @@ class Database:
                 expire_on_commit=False,
             )
         )
+
+        self._pool: asyncpg.Pool | None = None
+        self._pool_size = pool_size
+
+    async def hot_pool(self) -> asyncpg.Pool | None:
+        """The asyncpg pool of the request hot path (:mod:`timeline._hotpath`); ``None`` on SQLite.
+
+        Created on first use, with the same URL as the engine.
+        """
+        if self.is_sqlite:
+            return None
+        if self._pool is None:
+            import asyncpg
+
+            dsn = make_url(self.url).set(drivername="postgresql")
+            pool = await asyncpg.create_pool(
+                dsn.render_as_string(hide_password=False),
+                min_size=1,
+                max_size=self._pool_size,
+                max_inactive_connection_lifetime=1800,
+                # The hot path's statements leave no session state (no SET, LISTEN, advisory
+                # lock or open transaction), so the default reset query on every release would
+                # be one more round trip per statement for nothing.
+                reset=_no_reset,
+            )
+            if self._pool is None:
+                self._pool = pool
+            else:  # another task made one meanwhile
+                await pool.close()
+        return self._pool
 
     @property
     def is_sqlite(self) -> bool:
@@ -152,6 +187,9 @@ class Database:
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from timeline._auth import Principal
 from timeline._canonical import canonical_json
 from timeline._chain import NewEvent, append, audit, create_subject
+from timeline._db import Database
 from timeline._models import Event, EventSchema, Subject, new_id, utcnow
 from timeline.errors import ConflictError, NotFoundError, ValidationFailedError
 
@@ -201,15 +202,8 @@ class EventInput(NamedTuple):
     payload: dict[str, Any]
 
 
-async def prepare(session: AsyncSession, tenant_id: str, item: EventInput) -> NewEvent:
-    """Validate ``payload`` against its schema version and canonicalise it.
-
-    Raises:
-        NotFoundError: the schema version does not exist.
-        ValidationFailedError: the payload does not match the schema.
-    """
-    event_type, schema_version, event_time, payload = item
-    event_time = event_time.astimezone(UTC)  # the API model refused times that overflow
+def _event_time(item: EventInput) -> datetime:
+    event_time = item.event_time.astimezone(UTC)  # the API model refused times that overflow
     if event_time in _UNSTORABLE_TIMES:
         # asyncpg stores these two instants as -infinity/infinity, which read back differently.
         msg = (
@@ -217,7 +211,11 @@ async def prepare(session: AsyncSession, tenant_id: str, item: EventInput) -> Ne
             "9999-12-31T23:59:59.999999Z"
         )
         raise ValidationFailedError(msg)
-    validator = await _validator(session, tenant_id, event_type, schema_version)
+    return event_time
+
+
+def _validated(item: EventInput, event_time: datetime, validator: Validator) -> NewEvent:
+    event_type, schema_version, _, payload = item
     try:
         errors = sorted(validator.iter_errors(payload), key=lambda e: str(list(e.path)))
     except Exception as exc:
@@ -231,6 +229,38 @@ async def prepare(session: AsyncSession, tenant_id: str, item: EventInput) -> Ne
         ]
         raise ValidationFailedError(msg, details={"errors": details})
     return NewEvent(event_type, schema_version, event_time, canonical_json(payload))
+
+
+async def prepare(session: AsyncSession, tenant_id: str, item: EventInput) -> NewEvent:
+    """Validate ``payload`` against its schema version and canonicalise it.
+
+    Raises:
+        NotFoundError: the schema version does not exist.
+        ValidationFailedError: the payload does not match the schema.
+    """
+    event_time = _event_time(item)
+    validator = await _validator(session, tenant_id, item.event_type, item.schema_version)
+    return _validated(item, event_time, validator)
+
+
+async def prepare_all(db: Database, tenant_id: str, items: Sequence[EventInput]) -> list[NewEvent]:
+    """:func:`prepare` each item, reading a schema only when its validator is not cached.
+
+    Raises:
+        NotFoundError: a schema version does not exist.
+        ValidationFailedError: a payload does not match its schema.
+    """
+    prepared = []
+    for item in items:
+        event_time = _event_time(item)
+        validator = _VALIDATORS.get((tenant_id, item.event_type, item.schema_version))
+        if validator is None:
+            async with db.read() as session:
+                validator = await _validator(
+                    session, tenant_id, item.event_type, item.schema_version
+                )
+        prepared.append(_validated(item, event_time, validator))
+    return prepared
 
 
 async def append_events(

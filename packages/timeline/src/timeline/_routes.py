@@ -46,7 +46,7 @@ from timeline._api_models import (
 from timeline._auth import Principal, check_password_or_dummy, hash_password
 from timeline._chain import AUDIT_REF, run_write
 from timeline._checkpoint import CheckpointData, create_checkpoint, load_checkpoint
-from timeline._context import ContextDep, require
+from timeline._context import Context, ContextDep, require
 from timeline._models import ApiKey, Checkpoint, EventSchema, Role, Subject, User
 from timeline._verify import Verifier
 from timeline.errors import ApiError, NotFoundError, UnauthorizedError
@@ -460,6 +460,22 @@ def _items(events: list[EventCreate]) -> list[_events.EventInput]:
     ]
 
 
+async def _append(
+    ctx: Context, p: Principal, subject_id: str, bodies: list[EventCreate]
+) -> list[EventOut]:
+    appender = await ctx.appender()
+    if appender is None:
+
+        async def work(session: AsyncSession) -> list[EventOut]:
+            events = await _events.append_events(session, p, subject_id, _items(bodies))
+            return [EventOut.of(e) for e in events]
+
+        return await run_write(ctx.db, work, retries=ctx.settings.append_retries)
+    prepared = await _events.prepare_all(ctx.db, p.tenant_id, _items(bodies))
+    events = await appender.append(p.tenant_id, subject_id, prepared)
+    return [EventOut.of(e) for e in events]
+
+
 @router.post("/subjects/{subject_id}/events", status_code=201, tags=["events"])
 async def append_event(
     subject_id: Id,
@@ -468,12 +484,8 @@ async def append_event(
     p: Annotated[Principal, require("event:create")],
 ) -> EventOut:
     """Append one event to the subject's chain; answered only once it is committed."""
-
-    async def work(session: AsyncSession) -> EventOut:
-        (event,) = await _events.append_events(session, p, subject_id, _items([body]))
-        return EventOut.of(event)
-
-    return await run_write(ctx.db, work, retries=ctx.settings.append_retries)
+    (event,) = await _append(ctx, p, subject_id, [body])
+    return event
 
 
 @router.post("/subjects/{subject_id}/events/batch", status_code=201, tags=["events"])
@@ -484,12 +496,7 @@ async def append_batch(
     p: Annotated[Principal, require("event:create")],
 ) -> list[EventOut]:
     """Append events in order in one transaction: all are written or none."""
-
-    async def work(session: AsyncSession) -> list[EventOut]:
-        events = await _events.append_events(session, p, subject_id, _items(body.events))
-        return [EventOut.of(e) for e in events]
-
-    return await run_write(ctx.db, work, retries=ctx.settings.append_retries)
+    return await _append(ctx, p, subject_id, body.events)
 
 
 @router.get("/subjects/{subject_id}/events", tags=["events"])

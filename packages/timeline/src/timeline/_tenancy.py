@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -363,6 +364,19 @@ _INVALID = "the credential is no longer valid; log in again"
 _TENANT_INACTIVE = "the tenant is not active; ask the platform administrator"
 
 
+def check_user_row(row: Sequence[Any] | None, claims: TokenClaims) -> None:
+    """Refuse a token whose user row (is_active, token_version, tenant status) says no.
+
+    Raises:
+        UnauthorizedError: the user is gone, inactive, the token predates a change, or the
+            tenant is not active.
+    """
+    if row is None or not row[0] or row[1] != claims.version:
+        raise UnauthorizedError(_INVALID)
+    if row[2] != "active":
+        raise UnauthorizedError(_TENANT_INACTIVE)
+
+
 async def principal_for_user(session: AsyncSession, claims: TokenClaims) -> Principal:
     """The principal of a token's user, if the user is still active and the token current.
 
@@ -378,10 +392,7 @@ async def principal_for_user(session: AsyncSession, claims: TokenClaims) -> Prin
         .where(User.id == claims.user_id, User.tenant_id == claims.tenant_id)
     )
     rows = (await session.execute(stmt)).all()
-    if not rows or not rows[0].is_active or rows[0].token_version != claims.version:
-        raise UnauthorizedError(_INVALID)
-    if rows[0].status != "active":
-        raise UnauthorizedError(_TENANT_INACTIVE)
+    check_user_row(rows[0] if rows else None, claims)
     permissions = frozenset(p for row in rows for p in (row.permissions or ()))
     return Principal(claims.tenant_id, "user", claims.user_id, permissions)
 

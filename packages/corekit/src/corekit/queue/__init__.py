@@ -26,7 +26,7 @@ from __future__ import annotations
 from corekit.queue._async import AsyncMemoryQueue, AsyncQueue, AsyncSQLiteQueue
 from corekit.queue._base import QueueBase
 from corekit.queue._memory import MemoryQueue
-from corekit.queue._model import QueueItem
+from corekit.queue._model import HistoryEntry, QueueItem
 from corekit.queue._sqlite import SQLiteQueue
 from corekit.queue._status import QueueItemStatus
 
@@ -34,6 +34,7 @@ __all__ = [
     "AsyncMemoryQueue",
     "AsyncQueue",
     "AsyncSQLiteQueue",
+    "HistoryEntry",
     "MemoryQueue",
     "QueueBase",
     "QueueItem",

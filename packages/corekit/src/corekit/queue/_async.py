@@ -14,7 +14,7 @@ import functools
 import os
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Generic, Literal, ParamSpec, Self, TypeVar
+from typing import Any, Generic, Literal, ParamSpec, Self, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -22,7 +22,7 @@ import anyio.to_thread
 from corekit.clock import Clock, system_clock
 from corekit.queue._base import QueueBase, next_wait
 from corekit.queue._memory import MemoryQueue
-from corekit.queue._model import Backoff, QueueItem, check_seconds
+from corekit.queue._model import Backoff, DeadHook, HistoryEntry, QueueItem, check_seconds
 from corekit.queue._sqlite import SQLiteQueue
 from corekit.queue._status import QueueItemStatus
 
@@ -78,6 +78,7 @@ class AsyncQueue(Generic[_Q]):
         priority: int = 0,
         delay: float = 0.0,
         max_attempts: int | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> QueueItem:
         """Store an item; see :meth:`~corekit.queue.QueueBase.put`."""
         return await self._call(
@@ -87,6 +88,7 @@ class AsyncQueue(Generic[_Q]):
             priority=priority,
             delay=delay,
             max_attempts=max_attempts,
+            meta=meta,
         )
 
     async def lease(self, n: int = 1, *, lease_time: float | None = None) -> list[QueueItem]:
@@ -124,18 +126,25 @@ class AsyncQueue(Generic[_Q]):
                 wait = min(wait, left)
             await clock.asleep(wait)
 
-    async def ack(self, item: QueueItem) -> None:
+    async def ack(self, item: QueueItem, *, detail: dict[str, Any] | None = None) -> None:
         """Mark a leased item done; see :meth:`~corekit.queue.QueueBase.ack`."""
-        await self._call(self._queue.ack, item)
+        await self._call(self._queue.ack, item, detail=detail)
 
     async def ack_and_lease(
-        self, item: QueueItem, n: int = 1, *, lease_time: float | None = None
+        self,
+        item: QueueItem,
+        n: int = 1,
+        *,
+        lease_time: float | None = None,
+        detail: dict[str, Any] | None = None,
     ) -> list[QueueItem]:
         """Mark a leased item done and lease the next ones, in one atomic step.
 
         See :meth:`~corekit.queue.QueueBase.ack_and_lease`.
         """
-        return await self._call(self._queue.ack_and_lease, item, n, lease_time=lease_time)
+        return await self._call(
+            self._queue.ack_and_lease, item, n, lease_time=lease_time, detail=detail
+        )
 
     async def nack(
         self,
@@ -144,12 +153,22 @@ class AsyncQueue(Generic[_Q]):
         error: str | None = None,
         delay: float | None = None,
         dead: bool = False,
+        count: bool = True,
+        detail: dict[str, Any] | None = None,
     ) -> None:
         """Give a leased item back or dead-letter it.
 
         See :meth:`~corekit.queue.QueueBase.nack`.
         """
-        await self._call(self._queue.nack, item, error=error, delay=delay, dead=dead)
+        await self._call(
+            self._queue.nack,
+            item,
+            error=error,
+            delay=delay,
+            dead=dead,
+            count=count,
+            detail=detail,
+        )
 
     async def extend(self, item: QueueItem, lease_time: float | None = None) -> QueueItem:
         """Renew a held lease; see :meth:`~corekit.queue.QueueBase.extend`."""
@@ -174,6 +193,32 @@ class AsyncQueue(Generic[_Q]):
         """
         return await self._call(self._queue.recover_expired)
 
+    async def retry_now(
+        self, item_ids: int | QueueItem | Iterable[int | QueueItem] | None = None
+    ) -> int:
+        """Make backing-off items leasable now; see :meth:`~corekit.queue.QueueBase.retry_now`."""
+        return await self._call(self._queue.retry_now, item_ids)
+
+    async def hold(self, item_ids: int | QueueItem | Iterable[int | QueueItem]) -> int:
+        """Pause pending items; see :meth:`~corekit.queue.QueueBase.hold`."""
+        return await self._call(self._queue.hold, item_ids)
+
+    async def release(self, item_ids: int | QueueItem | Iterable[int | QueueItem]) -> int:
+        """Make held items pending again; see :meth:`~corekit.queue.QueueBase.release`."""
+        return await self._call(self._queue.release, item_ids)
+
+    async def get_by_key(self, key: str) -> QueueItem | None:
+        """Return the item stored under a deduplication key, or ``None``."""
+        return await self._call(self._queue.get_by_key, key)
+
+    async def waiting_count(self) -> int:
+        """Pending items still backing off; see :meth:`~corekit.queue.QueueBase.waiting_count`."""
+        return await self._call(self._queue.waiting_count)
+
+    async def history(self, item_id: int) -> list[HistoryEntry]:
+        """Return an item's recorded steps; see :meth:`~corekit.queue.QueueBase.history`."""
+        return await self._call(self._queue.history, item_id)
+
     async def purge_done(self, older_than: float = 0.0) -> int:
         """Delete old done items; see :meth:`~corekit.queue.QueueBase.purge_done`."""
         return await self._call(self._queue.purge_done, older_than)
@@ -187,13 +232,20 @@ class AsyncQueue(Generic[_Q]):
         return await self._call(self._queue.counts)
 
     async def items(
-        self, status: QueueItemStatus | str | None = None, *, limit: int | None = 100
+        self,
+        status: QueueItemStatus | str | None = None,
+        *,
+        limit: int | None = 100,
+        waiting: bool | None = None,
+        payloads: bool = True,
     ) -> list[QueueItem]:
         """Return up to ``limit`` items, oldest id first.
 
         See :meth:`~corekit.queue.QueueBase.items`.
         """
-        return await self._call(self._queue.items, status, limit=limit)
+        return await self._call(
+            self._queue.items, status, limit=limit, waiting=waiting, payloads=payloads
+        )
 
     async def dead_letters(self, *, limit: int | None = 100) -> list[QueueItem]:
         """Return up to ``limit`` dead-lettered items, oldest id first."""
@@ -243,6 +295,8 @@ class AsyncSQLiteQueue(AsyncQueue[SQLiteQueue]):
         name: str = "queue",
         synchronous: Literal["FULL", "NORMAL"] = "FULL",
         busy_timeout: float = 10.0,
+        on_dead: DeadHook | None = None,
+        capacity_includes_dead: bool = False,
     ) -> None:
         queue = SQLiteQueue(
             path,
@@ -254,6 +308,8 @@ class AsyncSQLiteQueue(AsyncQueue[SQLiteQueue]):
             name=name,
             synchronous=synchronous,
             busy_timeout=busy_timeout,
+            on_dead=on_dead,
+            capacity_includes_dead=capacity_includes_dead,
         )
         super().__init__(queue, offload=True)
 
@@ -283,6 +339,8 @@ class AsyncMemoryQueue(AsyncQueue[MemoryQueue]):
         capacity: int | None = None,
         backoff: Backoff | None = None,
         name: str = "queue",
+        on_dead: DeadHook | None = None,
+        capacity_includes_dead: bool = False,
     ) -> None:
         queue = MemoryQueue(
             clock=clock,
@@ -291,6 +349,8 @@ class AsyncMemoryQueue(AsyncQueue[MemoryQueue]):
             capacity=capacity,
             backoff=backoff,
             name=name,
+            on_dead=on_dead,
+            capacity_includes_dead=capacity_includes_dead,
         )
         super().__init__(queue, offload=False)
 

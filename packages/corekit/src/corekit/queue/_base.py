@@ -8,16 +8,20 @@ implements ``lease_wait``; the two storages implement only the private primitive
 from __future__ import annotations
 
 import abc
+import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from corekit.clock import Clock
 from corekit.errors import ConfigurationError, QueueClosedError, QueueFullError
 from corekit.queue._model import (
     INT_LIMIT,
     Backoff,
+    DeadHook,
+    HistoryEntry,
     QueueItem,
     check_ids,
     check_int,
@@ -27,10 +31,13 @@ from corekit.queue._model import (
     check_seconds,
     check_status,
     default_backoff,
+    encode_object,
     encode_payload,
     truncate_error,
 )
 from corekit.queue._status import QueueItemStatus
+
+logger = logging.getLogger(__name__)
 
 _IDLE_FLOOR = 0.01
 """Shortest poll when something is due but another consumer took it first."""
@@ -48,13 +55,23 @@ def next_wait(poll_interval: float, ready_at: float | None, now: float) -> float
     return wait if wait > 0 else min(poll_interval, _IDLE_FLOOR)
 
 
-def full_error(name: str, capacity: int, waiting: int) -> QueueFullError:
+def full_error(name: str, capacity: int, waiting: int, *, with_dead: bool) -> QueueFullError:
     """Build the error a put raises when the queue is at capacity."""
+    which = "pending, leased, held or dead" if with_dead else "pending, leased or held"
+    hint = "requeue or purge dead items, " if with_dead else ""
     msg = (
-        f"queue {name!r} is full: {waiting} items are pending or leased and capacity is "
-        f"{capacity}; nothing was stored. Consume items (lease + ack) or raise capacity."
+        f"queue {name!r} is full: {waiting} items are {which} and capacity is "
+        f"{capacity}; nothing was stored. Consume items (lease + ack), {hint}release held "
+        "items or raise capacity."
     )
     return QueueFullError(msg)
+
+
+def check_optional_ids(item_ids: object) -> list[int] | None:
+    """Like :func:`check_ids`, with ``None`` (meaning every item) passed through."""
+    if item_ids is None:
+        return None
+    return [i for i in check_ids(item_ids) if abs(i) <= INT_LIMIT]
 
 
 class QueueBase(abc.ABC):
@@ -64,10 +81,15 @@ class QueueBase(abc.ABC):
         clock: source of wall-clock time (``not_before``, lease expiry) and of sleeps.
         max_attempts: default number of leases an item gets before a nack dead-letters it.
         lease_time: default seconds a lease lasts.
-        capacity: most items that may be pending or leased at once; ``None`` for no limit.
+        capacity: most items that may be pending, leased or held at once (and dead, with
+            ``capacity_includes_dead``); ``None`` for no limit.
         backoff: seconds before a nacked item is leasable again, from its attempts so far;
             default ``min(2 ** (attempts - 1), 300)``.
         name: the queue's name (in messages; the table name of a SQLite queue).
+        on_dead: called with each item that goes dead, after the change is stored and
+            outside the queue's lock (so it may call the queue); its exceptions are logged.
+        capacity_includes_dead: count dead items against ``capacity`` too (a queue whose
+            dead letters must not grow without bound).
     """
 
     def __init__(
@@ -79,6 +101,8 @@ class QueueBase(abc.ABC):
         capacity: int | None,
         backoff: Backoff | None,
         name: str,
+        on_dead: DeadHook | None = None,
+        capacity_includes_dead: bool = False,
     ) -> None:
         self.max_attempts = check_int("max_attempts", max_attempts, minimum=1)
         self.lease_time = check_seconds("lease_time", lease_time, positive=True)
@@ -90,31 +114,77 @@ class QueueBase(abc.ABC):
         self.name = name
         self.clock = clock
         self._backoff: Backoff = backoff or default_backoff
+        hook: object = on_dead
+        if hook is not None and not callable(hook):
+            msg = f"on_dead must be None or a callable (QueueItem -> None), got {on_dead!r}"
+            raise ConfigurationError(msg)
+        self.on_dead = on_dead
+        self.capacity_includes_dead = bool(capacity_includes_dead)
         self._lock = threading.Lock()
         self._closed = False
+        # Items the running primitive dead-lettered; the hook runs once the lock is released.
+        self._newly_dead: list[QueueItem] = []
+
+    @contextmanager
+    def _changing(self) -> Iterator[None]:
+        """Hold the lock for one change, then run ``on_dead`` for what it dead-lettered."""
+        with self._lock:
+            self._check_open()
+            self._newly_dead = []
+            try:
+                yield
+            finally:
+                dead, self._newly_dead = self._newly_dead, []
+        self._notify_dead(dead)
+
+    def _notify_dead(self, dead: list[QueueItem]) -> None:
+        hook = self.on_dead
+        if hook is None:
+            return
+        for item in dead:
+            try:
+                hook(item)
+            except Exception:
+                logger.exception("queue %r: on_dead hook failed for item %d", self.name, item.id)
 
     # --- primitives, each one atomic; called with the lock held on an open queue ----------
 
     @abc.abstractmethod
     def _put(
-        self, payload: str, key: str | None, priority: int, delay: float, max_attempts: int
+        self,
+        payload: str,
+        key: str | None,
+        *,
+        priority: int,
+        delay: float,
+        max_attempts: int,
+        meta: str | None,
     ) -> QueueItem: ...
 
     @abc.abstractmethod
     def _lease(self, n: int, lease_time: float) -> list[QueueItem]: ...
 
     @abc.abstractmethod
-    def _ack(self, item: QueueItem) -> None: ...
+    def _ack(self, item: QueueItem, detail: str | None) -> None: ...
 
-    def _ack_and_lease(self, item: QueueItem, n: int, lease_time: float) -> list[QueueItem]:
+    def _ack_and_lease(
+        self, item: QueueItem, detail: str | None, n: int, lease_time: float
+    ) -> list[QueueItem]:
         # Atomic already: both run under the queue's lock. SQLite overrides this to make it
         # one transaction (one commit, one fsync) instead of two.
-        self._ack(item)
+        self._ack(item, detail)
         return self._lease(n, lease_time)
 
     @abc.abstractmethod
     def _nack(
-        self, item: QueueItem, error: str | None, delay: float | None, dead: bool
+        self,
+        item: QueueItem,
+        *,
+        error: str | None,
+        delay: float | None,
+        dead: bool,
+        count: bool,
+        detail: str | None,
     ) -> None: ...
 
     @abc.abstractmethod
@@ -127,6 +197,24 @@ class QueueBase(abc.ABC):
     def _recover_expired(self) -> int: ...
 
     @abc.abstractmethod
+    def _retry_now(self, ids: list[int] | None) -> int: ...
+
+    @abc.abstractmethod
+    def _hold(self, ids: list[int]) -> int: ...
+
+    @abc.abstractmethod
+    def _release(self, ids: list[int]) -> int: ...
+
+    @abc.abstractmethod
+    def _get_by_key(self, key: str) -> QueueItem | None: ...
+
+    @abc.abstractmethod
+    def _waiting_count(self) -> int: ...
+
+    @abc.abstractmethod
+    def _history(self, item_id: int) -> list[HistoryEntry]: ...
+
+    @abc.abstractmethod
     def _purge_done(self, older_than: float) -> int: ...
 
     @abc.abstractmethod
@@ -136,7 +224,13 @@ class QueueBase(abc.ABC):
     def _counts(self) -> dict[QueueItemStatus, int]: ...
 
     @abc.abstractmethod
-    def _items(self, status: QueueItemStatus | None, limit: int | None) -> list[QueueItem]: ...
+    def _items(
+        self,
+        status: QueueItemStatus | None,
+        limit: int | None,
+        waiting: bool | None,
+        payloads: bool,
+    ) -> list[QueueItem]: ...
 
     @abc.abstractmethod
     def _next_ready_at(self) -> float | None: ...
@@ -159,6 +253,7 @@ class QueueBase(abc.ABC):
         priority: int = 0,
         delay: float = 0.0,
         max_attempts: int | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> QueueItem:
         """Store an item; it is leasable after ``delay`` seconds.
 
@@ -171,6 +266,8 @@ class QueueBase(abc.ABC):
             priority: higher is leased first.
             delay: seconds before the item may be leased.
             max_attempts: leases before a nack dead-letters it; default the queue's.
+            meta: a small JSON object listed with the item (``items(payloads=False)``
+                returns it without the payload), e.g. what a GUI shows.
 
         Returns:
             The stored item (the existing one for a known key).
@@ -189,9 +286,17 @@ class QueueBase(abc.ABC):
             else check_int("max_attempts", max_attempts, minimum=1)
         )
         text = encode_payload(payload)
+        meta_text = encode_object("meta", meta)
         with self._lock:
             self._check_open()
-            return self._put(text, key, priority, delay, attempts)
+            return self._put(
+                text,
+                key,
+                priority=priority,
+                delay=delay,
+                max_attempts=attempts,
+                meta=meta_text,
+            )
 
     def lease(self, n: int = 1, *, lease_time: float | None = None) -> list[QueueItem]:
         """Lease up to ``n`` leasable items: highest priority, then longest due, then oldest.
@@ -212,8 +317,7 @@ class QueueBase(abc.ABC):
             if lease_time is None
             else check_seconds("lease_time", lease_time, positive=True)
         )
-        with self._lock:
-            self._check_open()
+        with self._changing():
             return self._lease(n, seconds)
 
     def lease_wait(
@@ -253,23 +357,30 @@ class QueueBase(abc.ABC):
                 wait = min(wait, left)
             self.clock.sleep(wait)
 
-    def ack(self, item: QueueItem) -> None:
+    def ack(self, item: QueueItem, *, detail: dict[str, Any] | None = None) -> None:
         """Mark a leased item done.
 
         Args:
             item: the item as returned by :meth:`lease` or :meth:`extend`.
+            detail: a JSON object recorded in the item's :meth:`history` (e.g. a latency).
 
         Raises:
             LeaseError: you do not hold the item's lease (it was recovered, re-leased,
                 acked or nacked already).
         """
         item = check_item(item)
+        text = encode_object("detail", detail)
         with self._lock:
             self._check_open()
-            self._ack(item)
+            self._ack(item, text)
 
     def ack_and_lease(
-        self, item: QueueItem, n: int = 1, *, lease_time: float | None = None
+        self,
+        item: QueueItem,
+        n: int = 1,
+        *,
+        lease_time: float | None = None,
+        detail: dict[str, Any] | None = None,
     ) -> list[QueueItem]:
         """Mark a leased item done and lease the next ones, in one atomic step.
 
@@ -287,6 +398,7 @@ class QueueBase(abc.ABC):
             item: the item as returned by :meth:`lease` or :meth:`extend`.
             n: most items to lease next.
             lease_time: seconds the new leases last; default the queue's ``lease_time``.
+            detail: a JSON object recorded in the acked item's :meth:`history`.
 
         Returns:
             The newly leased items (empty when nothing is leasable).
@@ -301,9 +413,9 @@ class QueueBase(abc.ABC):
             if lease_time is None
             else check_seconds("lease_time", lease_time, positive=True)
         )
-        with self._lock:
-            self._check_open()
-            return self._ack_and_lease(item, n, seconds)
+        text = encode_object("detail", detail)
+        with self._changing():
+            return self._ack_and_lease(item, text, n, seconds)
 
     def nack(
         self,
@@ -312,16 +424,25 @@ class QueueBase(abc.ABC):
         error: str | None = None,
         delay: float | None = None,
         dead: bool = False,
+        count: bool = True,
+        detail: dict[str, Any] | None = None,
     ) -> None:
         """Give a leased item back: pending again after a back-off, or dead-lettered.
 
-        The item is dead-lettered when ``dead`` is true or it has used its ``max_attempts``.
+        The item is dead-lettered when ``dead`` is true or it has used its ``max_attempts``
+        (unless ``count`` is false).
 
         Args:
             item: the item as returned by :meth:`lease` or :meth:`extend`.
             error: why it failed; stored (truncated to 2 KB) as ``last_error``.
             delay: seconds before it is leasable again; default ``backoff(attempts)``.
             dead: dead-letter it now (a failure that retrying will not fix).
+            count: ``False`` for a failure that is not the item's fault (e.g. the service
+                refused our credentials): its ``attempts`` still grew with the lease, but
+                its ``max_attempts`` grows by one too, so this try does not bring it closer
+                to the dead letters.
+            detail: a JSON object recorded in the item's :meth:`history` (e.g. an HTTP
+                status and a latency).
 
         Raises:
             LeaseError: you do not hold the item's lease.
@@ -330,9 +451,16 @@ class QueueBase(abc.ABC):
         # str() so that nack(item, error=exc) stores the exception's message.
         text = None if error is None else str(error)
         seconds = None if delay is None else check_seconds("delay", delay, positive=False)
-        with self._lock:
-            self._check_open()
-            self._nack(item, truncate_error(text), seconds, bool(dead))
+        detail_text = encode_object("detail", detail)
+        with self._changing():
+            self._nack(
+                item,
+                error=truncate_error(text),
+                delay=seconds,
+                dead=bool(dead),
+                count=bool(count),
+                detail=detail_text,
+            )
 
     def extend(self, item: QueueItem, lease_time: float | None = None) -> QueueItem:
         """Renew a held lease to ``lease_time`` seconds from now (a heartbeat).
@@ -394,9 +522,74 @@ class QueueBase(abc.ABC):
         dead-lettered instead (and counted): its consumer crashed or outran the lease every
         time. ``lease()`` and opening a SQLite queue do this too.
         """
+        with self._changing():
+            return self._recover_expired()
+
+    def retry_now(self, item_ids: int | QueueItem | Iterable[int | QueueItem] | None = None) -> int:
+        """Make pending items that wait on a back-off (or a ``delay``) leasable now.
+
+        Args:
+            item_ids: one id or item, or an iterable of them; ``None`` for every such item.
+
+        Returns:
+            How many items were waiting and are ready now (others are skipped).
+        """
+        ids = check_optional_ids(item_ids)
         with self._lock:
             self._check_open()
-            return self._recover_expired()
+            return self._retry_now(ids)
+
+    def hold(self, item_ids: int | QueueItem | Iterable[int | QueueItem]) -> int:
+        """Pause pending items (ready or backing off): held items are never leased.
+
+        Leased, done and dead items are skipped. Returns how many were held.
+        """
+        ids = [i for i in check_ids(item_ids) if abs(i) <= INT_LIMIT]
+        with self._lock:
+            self._check_open()
+            return self._hold(ids)
+
+    def release(self, item_ids: int | QueueItem | Iterable[int | QueueItem]) -> int:
+        """Make held items pending again, leasable now; returns how many were released."""
+        ids = [i for i in check_ids(item_ids) if abs(i) <= INT_LIMIT]
+        with self._lock:
+            self._check_open()
+            return self._release(ids)
+
+    def get_by_key(self, key: str) -> QueueItem | None:
+        """Return a snapshot of the item stored under this deduplication key, or ``None``."""
+        checked = check_key(key)
+        if checked is None:
+            msg = "key must be a non-empty str, got None"
+            raise ConfigurationError(msg)
+        with self._lock:
+            self._check_open()
+            return self._get_by_key(checked)
+
+    def waiting_count(self) -> int:
+        """Pending items not leasable yet: backing off after a nack, or put with a delay.
+
+        ``counts()[PENDING] - waiting_count()`` are ready now (two reads: another
+        process may change the queue in between).
+        """
+        with self._lock:
+            self._check_open()
+            return self._waiting_count()
+
+    def history(self, item_id: int) -> list[HistoryEntry]:
+        """Return every recorded step of an item, oldest first (empty for an unknown id).
+
+        Each ack, nack and lease expiry is recorded (with the ``detail`` given), and so are
+        ``requeue``, ``hold`` and ``release``. ``purge_done`` deletes the history of the
+        items it deletes.
+        """
+        given: object = item_id
+        if isinstance(given, bool) or not isinstance(given, int):
+            msg = f"item_id must be an int, got {item_id!r}"
+            raise ConfigurationError(msg)
+        with self._lock:
+            self._check_open()
+            return self._history(item_id) if abs(item_id) <= INT_LIMIT else []
 
     def purge_done(self, older_than: float = 0.0) -> int:
         """Delete done items acknowledged at least ``older_than`` seconds ago.
@@ -427,19 +620,29 @@ class QueueBase(abc.ABC):
             return self._counts()
 
     def items(
-        self, status: QueueItemStatus | str | None = None, *, limit: int | None = 100
+        self,
+        status: QueueItemStatus | str | None = None,
+        *,
+        limit: int | None = 100,
+        waiting: bool | None = None,
+        payloads: bool = True,
     ) -> list[QueueItem]:
         """Return up to ``limit`` items (all when ``None``), oldest id first.
 
         Args:
             status: only items in this status; ``None`` for all.
             limit: most items to return.
+            waiting: ``True``: only pending items whose ``not_before`` is still ahead
+                (backing off); ``False``: only items that are not such (e.g. pending and
+                ready, with ``status=PENDING``); ``None``: no such filter.
+            payloads: ``False`` leaves the payloads unread (``payload_json`` is ``None``),
+                for listings of many items.
         """
         wanted = check_status(status)
         most = None if limit is None else check_int("limit", limit, minimum=0)
         with self._lock:
             self._check_open()
-            return self._items(wanted, most)
+            return self._items(wanted, most, waiting, bool(payloads))
 
     def dead_letters(self, *, limit: int | None = 100) -> list[QueueItem]:
         """Return up to ``limit`` dead-lettered items, oldest id first."""
@@ -456,9 +659,19 @@ class QueueBase(abc.ABC):
             return self._next_ready_at()
 
     def __len__(self) -> int:
-        """Items pending or leased (those that count against ``capacity``)."""
+        """Items pending, leased or held (and dead, with ``capacity_includes_dead``).
+
+        These are the items that count against ``capacity``.
+        """
         counts = self.counts()
-        return counts[QueueItemStatus.PENDING] + counts[QueueItemStatus.LEASED]
+        size = (
+            counts[QueueItemStatus.PENDING]
+            + counts[QueueItemStatus.LEASED]
+            + counts[QueueItemStatus.HELD]
+        )
+        if self.capacity_includes_dead:
+            size += counts[QueueItemStatus.DEAD]
+        return size
 
     @property
     def closed(self) -> bool:

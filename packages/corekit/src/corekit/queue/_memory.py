@@ -5,7 +5,8 @@ as JSON text, so a caller mutating its object after ``put`` does not change the 
 and leased payloads look exactly like those of a SQLite queue.
 
 Pending items sit in one heap per priority, ordered by ``(not_before, id)``, so a lease pops
-the due items of the highest priorities without scanning the queue.
+the due items of the highest priorities without scanning the queue. An entry whose item has
+left pending (held) or changed its ``not_before`` (retry_now) is stale and skipped.
 """
 
 from __future__ import annotations
@@ -20,10 +21,14 @@ from dataclasses import dataclass
 from corekit.clock import Clock, system_clock
 from corekit.queue._base import QueueBase, full_error
 from corekit.queue._model import (
+    EXPIRED,
     EXPIRED_ON_LAST_ATTEMPT,
     Backoff,
+    DeadHook,
+    HistoryEntry,
     QueueItem,
     check_lease,
+    decode_object,
     log_recovery,
     nack_outcome,
 )
@@ -35,6 +40,7 @@ _PENDING = QueueItemStatus.PENDING
 _LEASED = QueueItemStatus.LEASED
 _DONE = QueueItemStatus.DONE
 _DEAD = QueueItemStatus.DEAD
+_HELD = QueueItemStatus.HELD
 
 
 @dataclass(slots=True)
@@ -52,11 +58,12 @@ class _Row:
     lease_expires_at: float | None = None
     lease_token: str | None = None
     last_error: str | None = None
+    meta: str | None = None
 
-    def snapshot(self) -> QueueItem:
+    def snapshot(self, *, payload: bool = True) -> QueueItem:
         return QueueItem(
             self.id,
-            self.payload,
+            self.payload if payload else None,
             self.key,
             self.priority,
             self.status,
@@ -68,6 +75,7 @@ class _Row:
             self.lease_expires_at,
             self.lease_token,
             self.last_error,
+            decode_object(self.meta),
         )
 
 
@@ -78,10 +86,12 @@ class MemoryQueue(QueueBase):
         clock: source of wall-clock time and of sleeps.
         max_attempts: default number of leases before a nack dead-letters an item.
         lease_time: default seconds a lease lasts.
-        capacity: most items pending or leased at once; ``None`` for no limit.
+        capacity: most items pending, leased or held at once; ``None`` for no limit.
         backoff: seconds before a nacked item is leasable again, from its attempts so far;
             default ``min(2 ** (attempts - 1), 300)``.
         name: the queue's name, used in messages.
+        on_dead: called with each item that goes dead (see :class:`QueueBase`).
+        capacity_includes_dead: count dead items against ``capacity`` too.
     """
 
     def __init__(
@@ -93,6 +103,8 @@ class MemoryQueue(QueueBase):
         capacity: int | None = None,
         backoff: Backoff | None = None,
         name: str = "queue",
+        on_dead: DeadHook | None = None,
+        capacity_includes_dead: bool = False,
     ) -> None:
         super().__init__(
             clock=clock,
@@ -101,7 +113,10 @@ class MemoryQueue(QueueBase):
             capacity=capacity,
             backoff=backoff,
             name=name,
+            on_dead=on_dead,
+            capacity_includes_dead=capacity_includes_dead,
         )
+        self._log: dict[int, list[HistoryEntry]] = {}
         self._rows: dict[int, _Row] = {}
         self._keys: dict[str, int] = {}
         self._ids = itertools.count(1)
@@ -134,6 +149,34 @@ class MemoryQueue(QueueBase):
         elif status is _LEASED:
             self._leased.add(row.id)
 
+    def _record(
+        self, row: _Row, action: str, now: float, error: str | None, detail: str | None
+    ) -> None:
+        entry = HistoryEntry(
+            row.id, now, action, row.status, row.attempts, error, decode_object(detail)
+        )
+        self._log.setdefault(row.id, []).append(entry)
+        if row.status is _DEAD and action in ("nack", "expired"):
+            self._newly_dead.append(row.snapshot())
+
+    def _waiting(self) -> int:
+        statuses = [_PENDING, _LEASED, _HELD]
+        if self.capacity_includes_dead:
+            statuses.append(_DEAD)
+        return sum(self._by_status[s] for s in statuses)
+
+    def _live(self, entry: tuple[float, int]) -> _Row | None:
+        """The row of a heap entry, or ``None`` when the entry is stale."""
+        row = self._rows.get(entry[1])
+        if row is None or row.status is not _PENDING or row.not_before != entry[0]:
+            return None
+        return row
+
+    def _heap_top(self, heap: list[tuple[float, int]]) -> tuple[float, int] | None:
+        while heap and self._live(heap[0]) is None:
+            heapq.heappop(heap)
+        return heap[0] if heap else None
+
     def _row_for(self, item: QueueItem, action: str) -> _Row:
         row = self._rows.get(item.id)
         if row is None:
@@ -145,14 +188,23 @@ class MemoryQueue(QueueBase):
     # --- primitives -----------------------------------------------------------------------
 
     def _put(
-        self, payload: str, key: str | None, priority: int, delay: float, max_attempts: int
+        self,
+        payload: str,
+        key: str | None,
+        *,
+        priority: int,
+        delay: float,
+        max_attempts: int,
+        meta: str | None,
     ) -> QueueItem:
         if key is not None and key in self._keys:
             return self._rows[self._keys[key]].snapshot()
         if self.capacity is not None:
-            waiting = self._by_status[_PENDING] + self._by_status[_LEASED]
+            waiting = self._waiting()
             if waiting >= self.capacity:
-                raise full_error(self.name, self.capacity, waiting)
+                raise full_error(
+                    self.name, self.capacity, waiting, with_dead=self.capacity_includes_dead
+                )
         now = self.clock.time()
         row = _Row(
             next(self._ids),
@@ -165,6 +217,7 @@ class MemoryQueue(QueueBase):
             now + delay,
             now,
             now,
+            meta=meta,
         )
         self._rows[row.id] = row
         if key is not None:
@@ -179,8 +232,12 @@ class MemoryQueue(QueueBase):
         leased: list[QueueItem] = []
         for negated in list(self._priorities):
             heap = self._heaps[-negated]
-            while heap and heap[0][0] <= now and len(leased) < n:
-                row = self._rows[heapq.heappop(heap)[1]]
+            while len(leased) < n:
+                top = self._heap_top(heap)
+                if top is None or top[0] > now:
+                    break
+                heapq.heappop(heap)
+                row = self._rows[top[1]]
                 row.attempts += 1
                 row.lease_token = token
                 row.lease_expires_at = now + lease_time
@@ -194,23 +251,36 @@ class MemoryQueue(QueueBase):
                 break
         return leased
 
-    def _ack(self, item: QueueItem) -> None:
+    def _ack(self, item: QueueItem, detail: str | None) -> None:
         row = self._row_for(item, "ack")
         row.lease_expires_at = None
-        row.updated_at = self.clock.time()
+        row.updated_at = now = self.clock.time()
         self._set_status(row, _DONE)
+        self._record(row, "ack", now, None, detail)
 
-    def _nack(self, item: QueueItem, error: str | None, delay: float | None, dead: bool) -> None:
+    def _nack(
+        self,
+        item: QueueItem,
+        *,
+        error: str | None,
+        delay: float | None,
+        dead: bool,
+        count: bool,
+        detail: str | None,
+    ) -> None:
         row = self._row_for(item, "nack")
         now = self.clock.time()
         status, not_before = nack_outcome(
             attempts=row.attempts,
             max_attempts=row.max_attempts,
             dead=dead,
+            count=count,
             delay=delay,
             backoff=self._backoff,
             now=now,
         )
+        if not count:
+            row.max_attempts += 1
         if error is not None:
             row.last_error = error
         if not_before is not None:
@@ -219,6 +289,7 @@ class MemoryQueue(QueueBase):
         row.lease_expires_at = None
         row.updated_at = now
         self._set_status(row, status)
+        self._record(row, "nack", now, error, detail)
         if status is _DEAD:
             logger.warning(
                 "queue %r dead-lettered item %d after %d attempts",
@@ -245,8 +316,62 @@ class MemoryQueue(QueueBase):
             row.not_before = now
             row.updated_at = now
             self._set_status(row, _PENDING)
+            self._record(row, "requeue", now, None, None)
             count += 1
         return count
+
+    def _retry_now(self, ids: list[int] | None) -> int:
+        now = self.clock.time()
+        rows = self._rows.values() if ids is None else map(self._rows.get, ids)
+        count = 0
+        for row in list(rows):
+            if row is None or row.status is not _PENDING or row.not_before <= now:
+                continue
+            row.not_before = now  # the old heap entry is stale now
+            row.updated_at = now
+            heapq.heappush(self._heaps[row.priority], (now, row.id))
+            count += 1
+        return count
+
+    def _hold(self, ids: list[int]) -> int:
+        now = self.clock.time()
+        count = 0
+        for item_id in ids:
+            row = self._rows.get(item_id)
+            if row is None or row.status is not _PENDING:
+                continue
+            row.updated_at = now
+            self._set_status(row, _HELD)  # its heap entry is stale now
+            self._record(row, "hold", now, None, None)
+            count += 1
+        return count
+
+    def _release(self, ids: list[int]) -> int:
+        now = self.clock.time()
+        count = 0
+        for item_id in ids:
+            row = self._rows.get(item_id)
+            if row is None or row.status is not _HELD:
+                continue
+            row.not_before = now
+            row.updated_at = now
+            self._set_status(row, _PENDING)
+            self._record(row, "release", now, None, None)
+            count += 1
+        return count
+
+    def _get_by_key(self, key: str) -> QueueItem | None:
+        item_id = self._keys.get(key)
+        return None if item_id is None else self._rows[item_id].snapshot()
+
+    def _waiting_count(self) -> int:
+        now = self.clock.time()
+        return sum(
+            1 for row in self._rows.values() if row.status is _PENDING and row.not_before > now
+        )
+
+    def _history(self, item_id: int) -> list[HistoryEntry]:
+        return list(self._log.get(item_id, ()))
 
     def _recover_expired(self) -> int:
         if not self._leased:
@@ -268,6 +393,13 @@ class MemoryQueue(QueueBase):
                 dead += 1
             else:
                 self._set_status(row, _PENDING)
+            self._record(
+                row,
+                "expired",
+                now,
+                EXPIRED if row.status is _PENDING else EXPIRED_ON_LAST_ATTEMPT,
+                None,
+            )
         log_recovery(self.name, dead, len(expired) - dead)
         return len(expired)
 
@@ -282,6 +414,7 @@ class MemoryQueue(QueueBase):
         ]
         for row in doomed:
             del self._rows[row.id]
+            self._log.pop(row.id, None)
             if row.key is not None:
                 del self._keys[row.key]
         self._by_status[_DONE] -= len(doomed)
@@ -294,12 +427,25 @@ class MemoryQueue(QueueBase):
     def _counts(self) -> dict[QueueItemStatus, int]:
         return dict(self._by_status)
 
-    def _items(self, status: QueueItemStatus | None, limit: int | None) -> list[QueueItem]:
-        rows = (r for r in self._rows.values() if status is None or r.status is status)
-        return [r.snapshot() for r in itertools.islice(rows, limit)]
+    def _items(
+        self,
+        status: QueueItemStatus | None,
+        limit: int | None,
+        waiting: bool | None,
+        payloads: bool,
+    ) -> list[QueueItem]:
+        now = self.clock.time()
+        rows = (
+            r
+            for r in self._rows.values()
+            if (status is None or r.status is status)
+            and (waiting is None or (r.status is _PENDING and r.not_before > now) is waiting)
+        )
+        return [r.snapshot(payload=payloads) for r in itertools.islice(rows, limit)]
 
     def _next_ready_at(self) -> float | None:
-        candidates = [heap[0][0] for heap in self._heaps.values() if heap]
+        tops = (self._heap_top(heap) for heap in self._heaps.values())
+        candidates = [top[0] for top in tops if top is not None]
         candidates.extend(
             expires
             for expires in (self._rows[i].lease_expires_at for i in self._leased)
@@ -313,3 +459,4 @@ class MemoryQueue(QueueBase):
         self._heaps.clear()
         self._priorities.clear()
         self._leased.clear()
+        self._log.clear()

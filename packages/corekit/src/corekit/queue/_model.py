@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from corekit.errors import ConfigurationError, LeaseError
+from corekit.errors import ConfigurationError, LeaseError, QueueError
 from corekit.queue._status import QueueItemStatus
 
 logger = logging.getLogger(__name__)
@@ -34,6 +34,9 @@ EXPIRED_ON_LAST_ATTEMPT = (
     "the lease; extend() long work)"
 )
 """``last_error`` of an item whose lease expired after it had used its ``max_attempts``."""
+
+EXPIRED = "lease expired (the consumer crashed or outran the lease); the item is pending again"
+"""``error`` of the history entry of a lease that expired and returned the item to pending."""
 
 _TRUNCATED = "...[truncated]"
 _STATUS_VALUES = frozenset(s.value for s in QueueItemStatus)
@@ -75,10 +78,14 @@ class QueueItem:
         lease_token: while leased, the token of the current lease; for a done item, the token
             of the lease that acknowledged it; otherwise ``None``.
         last_error: the error given with the last nack (truncated), or ``None``.
+        meta: the small JSON object given to ``put(meta=...)`` (listed without the payload),
+            or ``None``.
+
+    ``payload_json`` is ``None`` in a listing made with ``items(payloads=False)``.
     """
 
     id: int
-    payload_json: str = field(repr=False)
+    payload_json: str | None = field(repr=False)
     key: str | None
     priority: int
     status: QueueItemStatus
@@ -90,6 +97,7 @@ class QueueItem:
     lease_expires_at: float | None
     lease_token: str | None
     last_error: str | None
+    meta: dict[str, Any] | None = None
     _payload: Any = field(default=_UNSET, init=False, repr=False, compare=False)
 
     @property
@@ -97,12 +105,77 @@ class QueueItem:
         """The JSON value that was put, as JSON gives it back (tuples come back as lists).
 
         Decoded on first access (listing items does not decode them all), then kept.
+
+        Raises:
+            QueueError: the snapshot was listed without payloads; ``get(item.id)`` has it.
         """
         value = self._payload
         if value is _UNSET:
+            if self.payload_json is None:
+                msg = (
+                    f"item {self.id} was listed without its payload (items(payloads=False)); "
+                    "call get(item.id) to read it"
+                )
+                raise QueueError(msg)
             value = decode_payload(self.payload_json)
             object.__setattr__(self, "_payload", value)
         return value
+
+
+HISTORY_ACTIONS = ("ack", "nack", "expired", "requeue", "hold", "release")
+"""What a history entry records: a consumer's ack or nack, a lease expiry, an operator action."""
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One recorded step in an item's life (see ``history(item_id)``).
+
+    Attributes:
+        item_id: the item's id.
+        at: wall-clock time (epoch seconds) of the step.
+        action: ``"ack"``, ``"nack"``, ``"expired"`` (a lease ran out), ``"requeue"``,
+            ``"hold"`` or ``"release"``.
+        status: the item's status after the step.
+        attempts: the item's attempts at the time (the lease the step ended, for ack, nack
+            and expiry).
+        error: the error given with a nack (truncated), the reason of an expiry, or ``None``.
+        detail: the JSON object given with ``ack(detail=...)`` / ``nack(detail=...)`` (e.g.
+            an HTTP status and a latency), or ``None``.
+    """
+
+    item_id: int
+    at: float
+    action: str
+    status: QueueItemStatus
+    attempts: int
+    error: str | None
+    detail: dict[str, Any] | None
+
+
+DeadHook = Callable[[QueueItem], None]
+"""Called with a snapshot of each item that went dead (after the change is stored)."""
+
+
+def encode_object(name: str, value: object) -> str | None:
+    """Return the compact JSON text of a ``meta`` / ``detail`` dict (``None`` stays ``None``).
+
+    Raises:
+        ConfigurationError: ``value`` is not a dict of JSON values with str keys.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        msg = f"{name} must be None or a dict of JSON values, got {type(value).__name__!r}"
+        raise ConfigurationError(msg)
+    return encode_payload(value)
+
+
+def decode_object(text: str | None) -> dict[str, Any] | None:
+    """Decode what :func:`encode_object` stored."""
+    if text is None:
+        return None
+    value: dict[str, Any] = decode_payload(text)
+    return value
 
 
 def _reject_payload(value: object) -> object:
@@ -289,12 +362,16 @@ def nack_outcome(
     attempts: int,
     max_attempts: int,
     dead: bool,
+    count: bool = True,
     delay: float | None,
     backoff: Backoff,
     now: float,
 ) -> tuple[QueueItemStatus, float | None]:
-    """Decide where a nacked item goes: ``(DEAD, None)`` or ``(PENDING, not_before)``."""
-    if dead or attempts >= max_attempts:
+    """Decide where a nacked item goes: ``(DEAD, None)`` or ``(PENDING, not_before)``.
+
+    A nack with ``count=False`` never dead-letters by attempts (only ``dead=True`` does).
+    """
+    if dead or (count and attempts >= max_attempts):
         return QueueItemStatus.DEAD, None
     if delay is None:
         wait = backoff(attempts)

@@ -25,7 +25,10 @@ How it stays correct:
   ``recover_expired()``: a consumer killed mid-item loses its lease, not the item. A lease
   that expires on the item's last attempt dead-letters it instead, so an item that kills
   its consumer every time cannot stall the queue for ever.
-* ``PRAGMA user_version`` records the schema version of the file.
+* ``PRAGMA user_version`` records the schema version of the file. Version 2 added the
+  ``meta`` column, the ``held`` status and the ``<name>_history`` table of acks, nacks,
+  expiries and operator actions; a version 1 table is migrated on open (checked per table,
+  as several queues may share one file).
 """
 
 from __future__ import annotations
@@ -44,34 +47,32 @@ from corekit.clock import Clock, system_clock
 from corekit.errors import ConfigurationError, LeaseError, QueueError
 from corekit.queue._base import QueueBase, full_error
 from corekit.queue._model import (
+    EXPIRED,
     EXPIRED_ON_LAST_ATTEMPT,
     Backoff,
+    DeadHook,
+    HistoryEntry,
     QueueItem,
     check_lease,
     check_seconds,
+    decode_object,
     lease_order,
     log_recovery,
     nack_outcome,
 )
+from corekit.queue._sqlite_sql import COLUMNS, COLUMNS_NO_PAYLOAD, STATUS, Statements
 from corekit.queue._status import QueueItemStatus
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Schema version written to ``PRAGMA user_version``."""
 
 MIN_SQLITE = (3, 35, 0)
 """Oldest SQLite library the queue runs on (``UPDATE ... RETURNING`` came in 3.35)."""
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
-_COLUMNS = (
-    "id, payload, key, priority, status, attempts, max_attempts, not_before, created_at, "
-    "updated_at, lease_expires_at, lease_token, last_error"
-)
-_STATUS = {s.value: s for s in QueueItemStatus}
-# Repeated in the queries on pending/leased rows: SQLite uses a partial index only when the
-# query's WHERE contains the index's condition word for word.
-_ACTIVE = "status IN ('pending', 'leased')"
+
 _T = TypeVar("_T")
 
 
@@ -81,7 +82,7 @@ def _item(row: Any) -> QueueItem:
         row[1],
         row[2],
         row[3],
-        _STATUS[row[4]],
+        STATUS[row[4]],
         row[5],
         row[6],
         row[7],
@@ -90,6 +91,13 @@ def _item(row: Any) -> QueueItem:
         row[10],
         row[11],
         row[12],
+        decode_object(row[13]),
+    )
+
+
+def _entry(row: Any) -> HistoryEntry:
+    return HistoryEntry(
+        row[0], row[1], row[2], STATUS[row[3]], row[4], row[5], decode_object(row[6])
     )
 
 
@@ -105,14 +113,18 @@ class SQLiteQueue(QueueBase):
         clock: source of wall-clock time (stored timestamps, expiry) and of sleeps.
         max_attempts: default number of leases before a nack dead-letters an item.
         lease_time: default seconds a lease lasts.
-        capacity: most items pending or leased at once; ``None`` for no limit.
+        capacity: most items pending, leased or held at once; ``None`` for no limit.
         backoff: seconds before a nacked item is leasable again, from its attempts so far;
             default ``min(2 ** (attempts - 1), 300)``.
-        name: the queue's table name (letters, digits, underscore).
+        name: the queue's table name (letters, digits, underscore); its history is in
+            the table ``<name>_history``.
         synchronous: ``"FULL"`` (every commit reaches the disk) or ``"NORMAL"`` (faster;
             survives a killed process, may lose the last commits on power loss).
         busy_timeout: seconds to wait for another writer before failing with
             :class:`~corekit.errors.QueueError`.
+        on_dead: called with each item that goes dead (see :class:`QueueBase`), also for
+            those dead-lettered by the recovery on open.
+        capacity_includes_dead: count dead items against ``capacity`` too.
 
     Raises:
         ConfigurationError: an argument is invalid or the file has a newer schema.
@@ -132,6 +144,8 @@ class SQLiteQueue(QueueBase):
         name: str = "queue",
         synchronous: Literal["FULL", "NORMAL"] = "FULL",
         busy_timeout: float = 10.0,
+        on_dead: DeadHook | None = None,
+        capacity_includes_dead: bool = False,
     ) -> None:
         given: object = name
         if not isinstance(given, str) or not _NAME.fullmatch(given):
@@ -147,6 +161,8 @@ class SQLiteQueue(QueueBase):
             capacity=capacity,
             backoff=backoff,
             name=name,
+            on_dead=on_dead,
+            capacity_includes_dead=capacity_includes_dead,
         )
         if synchronous not in ("FULL", "NORMAL"):
             msg = f"synchronous must be 'FULL' or 'NORMAL', got {synchronous!r}"
@@ -165,7 +181,9 @@ class SQLiteQueue(QueueBase):
         if not self.path.parent.is_dir():
             msg = f"path {str(self.path)!r}: directory {str(self.path.parent)!r} does not exist"
             raise ConfigurationError(msg)
-        self._prepare_sql(f'"{name}"')
+        self._sql = Statements(
+            f'"{name}"', f'"{name}_history"', name, with_dead=self.capacity_includes_dead
+        )
         try:
             self._conn = sqlite3.connect(
                 self.path, timeout=timeout, isolation_level=None, check_same_thread=False
@@ -177,95 +195,14 @@ class SQLiteQueue(QueueBase):
         except BaseException:
             self._conn.close()
             raise
+        dead, self._newly_dead = self._newly_dead, []
+        self._notify_dead(dead)
 
     def __repr__(self) -> str:
         return f"SQLiteQueue({str(self.path)!r}, name={self.name!r})"
 
     def _error(self, exc: sqlite3.Error) -> QueueError:
         return QueueError(f"queue {self.name!r} in {str(self.path)!r}: SQLite failed: {exc}")
-
-    def _prepare_sql(self, t: str) -> None:
-        # Built once per queue; sqlite3 caches the prepared statements by their text.
-        self._sql_by_key = f"SELECT {_COLUMNS} FROM {t} WHERE key = ?"  # noqa: S608
-        self._sql_waiting = f"SELECT count(*) FROM {t} WHERE {_ACTIVE}"  # noqa: S608
-        self._sql_insert = (
-            f"INSERT INTO {t} (payload, key, priority, status, attempts, max_attempts, "  # noqa: S608
-            "not_before, created_at, updated_at) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?, ?)"
-        )
-        expired = f"WHERE {_ACTIVE} AND status = 'leased' AND lease_expires_at <= ?"
-        # Dead-letters the expired leases that were the item's last attempt: otherwise an item
-        # whose processing kills the consumer would be leased again after every restart.
-        self._sql_expire_dead = (
-            f"UPDATE {t} SET status = 'dead', last_error = ?, lease_token = NULL, "  # noqa: S608
-            f"lease_expires_at = NULL, updated_at = ? {expired} AND attempts >= max_attempts"
-        )
-        self._sql_recover = (
-            f"UPDATE {t} SET status = 'pending', lease_token = NULL, lease_expires_at = NULL, "  # noqa: S608
-            f"updated_at = ? {expired}"
-        )
-        lease = (
-            f"UPDATE {t} SET status = 'leased', attempts = attempts + 1, lease_token = ?, "  # noqa: S608
-            f"lease_expires_at = ?, updated_at = ? WHERE id IN (SELECT id FROM {t} "
-            f"WHERE {_ACTIVE} AND status = 'pending' AND not_before <= ? "
-            "ORDER BY priority DESC, not_before, id LIMIT ?)"
-        )
-        self._sql_lease = f"{lease} RETURNING {_COLUMNS}"
-        # The same lease, refused while any lease has expired (those must be recovered first,
-        # in a transaction): the common case is one statement.
-        self._sql_lease_fast = (
-            f"{lease} AND NOT EXISTS (SELECT 1 FROM {t} WHERE {_ACTIVE} "  # noqa: S608
-            f"AND status = 'leased' AND lease_expires_at <= ?) RETURNING {_COLUMNS}"
-        )
-        self._sql_ack = (
-            f"UPDATE {t} SET status = 'done', lease_expires_at = NULL, updated_at = ? "  # noqa: S608
-            "WHERE id = ? AND status = 'leased' AND lease_token = ?"
-        )
-        self._sql_lease_state = (
-            f"SELECT status, lease_token, attempts, max_attempts FROM {t} WHERE id = ?"  # noqa: S608
-        )
-        self._sql_nack = (
-            f"UPDATE {t} SET status = ?, not_before = coalesce(?, not_before), "  # noqa: S608
-            "last_error = coalesce(?, last_error), lease_token = NULL, lease_expires_at = NULL, "
-            "updated_at = ? WHERE id = ?"
-        )
-        self._sql_extend = (
-            f"UPDATE {t} SET lease_expires_at = ?, updated_at = ? "  # noqa: S608
-            f"WHERE id = ? AND status = 'leased' AND lease_token = ? RETURNING {_COLUMNS}"
-        )
-        self._sql_requeue = (
-            f"UPDATE {t} SET status = 'pending', max_attempts = attempts + ?, not_before = ?, "  # noqa: S608
-            "lease_token = NULL, lease_expires_at = NULL, updated_at = ? "
-            "WHERE id = ? AND status = 'dead'"
-        )
-        # The newest row is never purged: SQLite gives a new row max(id) + 1, so ids are never
-        # reused, without AUTOINCREMENT's extra page write on every put.
-        self._sql_purge = (
-            f"DELETE FROM {t} WHERE status = 'done' AND updated_at <= ? "  # noqa: S608
-            f"AND id < (SELECT max(id) FROM {t})"
-        )
-        self._sql_get = f"SELECT {_COLUMNS} FROM {t} WHERE id = ?"  # noqa: S608
-        self._sql_counts = f"SELECT status, count(*) FROM {t} GROUP BY status"  # noqa: S608
-        self._sql_items = f"SELECT {_COLUMNS} FROM {t} ORDER BY id LIMIT ?"  # noqa: S608
-        self._sql_items_status = f"SELECT {_COLUMNS} FROM {t} WHERE status = ? ORDER BY id LIMIT ?"  # noqa: S608
-        self._sql_next = (
-            "SELECT min(CASE status WHEN 'pending' THEN not_before ELSE lease_expires_at END) "  # noqa: S608
-            f"FROM {t} WHERE {_ACTIVE}"
-        )
-        self._sql_create = (
-            f"CREATE TABLE IF NOT EXISTS {t} ("
-            "id INTEGER PRIMARY KEY, payload TEXT NOT NULL, key TEXT, "
-            "priority INTEGER NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL, "
-            "max_attempts INTEGER NOT NULL, not_before REAL NOT NULL, created_at REAL NOT NULL, "
-            "updated_at REAL NOT NULL, lease_expires_at REAL, lease_token TEXT, last_error TEXT)"
-        )
-        # Partial indexes: done and dead rows (the bulk of an old queue) and keyless rows
-        # stay out of them, so they stay small and an ack or a keyless put writes fewer pages.
-        self._sql_indexes = (
-            f'CREATE INDEX IF NOT EXISTS "{self.name}_lease" '
-            f"ON {t} (status, priority DESC, not_before, id) WHERE {_ACTIVE}",
-            f'CREATE UNIQUE INDEX IF NOT EXISTS "{self.name}_key" ON {t} (key) '
-            "WHERE key IS NOT NULL",
-        )
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -311,8 +248,13 @@ class SQLiteQueue(QueueBase):
                     f"this corekit understands ({SCHEMA_VERSION}); upgrade corekit"
                 )
                 raise ConfigurationError(msg)
-            conn.execute(self._sql_create)
-            for sql in self._sql_indexes:
+            conn.execute(self._sql.create)
+            columns = {row[1] for row in conn.execute(f"PRAGMA table_info({self._sql.table})")}
+            if "meta" not in columns:  # a version 1 table
+                conn.execute(f"ALTER TABLE {self._sql.table} ADD COLUMN meta TEXT")
+                logger.info("queue %r: migrated its table to schema version 2", self.name)
+            conn.execute(self._sql.create_history)
+            for sql in self._sql.indexes:
                 conn.execute(sql)
             if version < SCHEMA_VERSION:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -321,7 +263,14 @@ class SQLiteQueue(QueueBase):
     # --- primitives -----------------------------------------------------------------------
 
     def _put(
-        self, payload: str, key: str | None, priority: int, delay: float, max_attempts: int
+        self,
+        payload: str,
+        key: str | None,
+        *,
+        priority: int,
+        delay: float,
+        max_attempts: int,
+        meta: str | None,
     ) -> QueueItem:
         if key is None and self.capacity is None:
             # One statement is its own transaction, and SQLite takes the write lock when a
@@ -330,24 +279,31 @@ class SQLiteQueue(QueueBase):
             not_before = now + delay
             try:
                 cursor = self._conn.execute(
-                    self._sql_insert, (payload, None, priority, max_attempts, not_before, now, now)
+                    self._sql.insert,
+                    (payload, None, priority, max_attempts, not_before, now, now, meta),
                 )
             except sqlite3.Error as exc:
                 raise self._error(exc) from exc
         else:
             with self._transaction() as conn:
                 if key is not None:
-                    found = conn.execute(self._sql_by_key, (key,)).fetchone()
+                    found = conn.execute(self._sql.by_key, (key,)).fetchone()
                     if found is not None:
                         return _item(found)
                 if self.capacity is not None:
-                    waiting = conn.execute(self._sql_waiting).fetchone()[0]
+                    waiting = conn.execute(self._sql.waiting).fetchone()[0]
                     if waiting >= self.capacity:
-                        raise full_error(self.name, self.capacity, waiting)
+                        raise full_error(
+                            self.name,
+                            self.capacity,
+                            waiting,
+                            with_dead=self.capacity_includes_dead,
+                        )
                 now = self.clock.time()
                 not_before = now + delay
                 cursor = conn.execute(
-                    self._sql_insert, (payload, key, priority, max_attempts, not_before, now, now)
+                    self._sql.insert,
+                    (payload, key, priority, max_attempts, not_before, now, now, meta),
                 )
         item_id = cursor.lastrowid
         assert item_id is not None
@@ -365,6 +321,7 @@ class SQLiteQueue(QueueBase):
             None,
             None,
             None,
+            decode_object(meta),
         )
 
     def _lease(self, n: int, lease_time: float) -> list[QueueItem]:
@@ -373,7 +330,7 @@ class SQLiteQueue(QueueBase):
         now = self.clock.time()
         args = (token, now + lease_time, now, now, n)
         try:
-            rows = execute(self._sql_lease_fast, (*args, now)).fetchall()
+            rows = execute(self._sql.lease_fast, (*args, now)).fetchall()
         except sqlite3.Error as exc:
             raise self._error(exc) from exc
         if rows:
@@ -384,7 +341,7 @@ class SQLiteQueue(QueueBase):
             execute("BEGIN IMMEDIATE")
             now = self.clock.time()
             expired = self._recover(self._conn, now)
-            rows = execute(self._sql_lease, (token, now + lease_time, now, now, n)).fetchall()
+            rows = execute(self._sql.lease, (token, now + lease_time, now, now, n)).fetchall()
             execute("COMMIT")
         except sqlite3.Error as exc:
             self._rollback()
@@ -403,9 +360,20 @@ class SQLiteQueue(QueueBase):
             :func:`log_recovery` once the transaction committed.
         """
         args = (EXPIRED_ON_LAST_ATTEMPT, now, now)
-        dead: int = conn.execute(self._sql_expire_dead, args).rowcount
-        recovered: int = conn.execute(self._sql_recover, (now, now)).rowcount
-        return dead, recovered
+        dead = [_item(row) for row in conn.execute(self._sql.expire_dead, args).fetchall()]
+        recovered = conn.execute(self._sql.recover, (now, now)).fetchall()
+        records = [
+            (item.id, now, "expired", "dead", item.attempts, EXPIRED_ON_LAST_ATTEMPT, None)
+            for item in dead
+        ]
+        records.extend(
+            (item_id, now, "expired", "pending", attempts, EXPIRED, None)
+            for item_id, attempts in recovered
+        )
+        if records:
+            conn.executemany(self._sql.record, records)
+        self._newly_dead.extend(dead)
+        return len(dead), len(recovered)
 
     @staticmethod
     def _leased(rows: list[Any]) -> list[QueueItem]:
@@ -415,43 +383,50 @@ class SQLiteQueue(QueueBase):
         return items
 
     def _check(self, conn: sqlite3.Connection, item: QueueItem, action: str) -> tuple[int, int]:
-        row = conn.execute(self._sql_lease_state, (item.id,)).fetchone()
+        row = conn.execute(self._sql.lease_state, (item.id,)).fetchone()
         if row is None:
             check_lease(self.name, item, None, None, action)
-        check_lease(self.name, item, _STATUS[row[0]], row[1], action)
+        check_lease(self.name, item, STATUS[row[0]], row[1], action)
         return row[2], row[3]
 
-    def _ack(self, item: QueueItem) -> None:
-        # A single statement (see _put); only a refused ack needs a second look.
-        try:
-            cursor = self._conn.execute(
-                self._sql_ack, (self.clock.time(), item.id, item.lease_token)
-            )
-        except sqlite3.Error as exc:
-            raise self._error(exc) from exc
-        if cursor.rowcount != 1:
-            self._read(lambda conn: self._check(conn, item, "ack"))  # raises LeaseError
+    def _ack_in(self, conn: sqlite3.Connection, item: QueueItem, detail: str | None) -> bool:
+        """Ack inside a transaction and record it; ``False`` when the lease is not held."""
+        now = self.clock.time()
+        row = conn.execute(self._sql.ack, (now, item.id, item.lease_token)).fetchone()
+        if row is None:
+            return False
+        conn.execute(self._sql.record, (item.id, now, "ack", "done", row[0], None, detail))
+        return True
+
+    def _ack(self, item: QueueItem, detail: str | None) -> None:
+        with self._transaction() as conn:
+            acked = self._ack_in(conn, item, detail)
+            if not acked:
+                self._check(conn, item, "ack")  # raises LeaseError
+        if not acked:
             msg = f"cannot ack item {item.id} of queue {self.name!r}: its lease changed"
             raise LeaseError(msg)
 
-    def _ack_and_lease(self, item: QueueItem, n: int, lease_time: float) -> list[QueueItem]:
+    def _ack_and_lease(
+        self, item: QueueItem, detail: str | None, n: int, lease_time: float
+    ) -> list[QueueItem]:
         token = secrets.token_hex(16)
         refused = False
         expired = (0, 0)
         with self._transaction() as conn:
             now = self.clock.time()
-            if conn.execute(self._sql_ack, (now, item.id, item.lease_token)).rowcount != 1:
+            if not self._ack_in(conn, item, detail):
                 refused = True
                 self._check(conn, item, "ack")  # raises LeaseError; the transaction rolls back
                 rows: list[Any] = []
             else:
                 rows = conn.execute(
-                    self._sql_lease_fast, (token, now + lease_time, now, now, n, now)
+                    self._sql.lease_fast, (token, now + lease_time, now, now, n, now)
                 ).fetchall()
                 if not rows:
                     expired = self._recover(conn, now)
                     rows = conn.execute(
-                        self._sql_lease, (token, now + lease_time, now, now, n)
+                        self._sql.lease, (token, now + lease_time, now, now, n)
                     ).fetchall()
         if refused:
             msg = f"cannot ack item {item.id} of queue {self.name!r}: its lease changed"
@@ -459,7 +434,16 @@ class SQLiteQueue(QueueBase):
         log_recovery(self.name, *expired)
         return self._leased(rows)
 
-    def _nack(self, item: QueueItem, error: str | None, delay: float | None, dead: bool) -> None:
+    def _nack(
+        self,
+        item: QueueItem,
+        *,
+        error: str | None,
+        delay: float | None,
+        dead: bool,
+        count: bool,
+        detail: str | None,
+    ) -> None:
         with self._transaction() as conn:
             attempts, max_attempts = self._check(conn, item, "nack")
             now = self.clock.time()
@@ -467,12 +451,20 @@ class SQLiteQueue(QueueBase):
                 attempts=attempts,
                 max_attempts=max_attempts,
                 dead=dead,
+                count=count,
                 delay=delay,
                 backoff=self._backoff,
                 now=now,
             )
-            conn.execute(self._sql_nack, (status.value, not_before, error, now, item.id))
+            row = conn.execute(
+                self._sql.nack,
+                (status.value, not_before, error, now, 0 if count else 1, item.id),
+            ).fetchone()
+            conn.execute(
+                self._sql.record, (item.id, now, "nack", status.value, attempts, error, detail)
+            )
         if status is QueueItemStatus.DEAD:
+            self._newly_dead.append(_item(row))
             logger.warning(
                 "queue %r dead-lettered item %d after %d attempts", self.name, item.id, attempts
             )
@@ -481,7 +473,7 @@ class SQLiteQueue(QueueBase):
         with self._transaction() as conn:
             now = self.clock.time()
             row = conn.execute(
-                self._sql_extend, (now + lease_time, now, item.id, item.lease_token)
+                self._sql.extend, (now + lease_time, now, item.id, item.lease_token)
             ).fetchone()
             if row is None:
                 self._check(conn, item, "extend")
@@ -489,12 +481,61 @@ class SQLiteQueue(QueueBase):
         return _item(row)
 
     def _requeue(self, ids: list[int], extra_attempts: int) -> int:
+        return self._each(ids, "requeue", "pending", self._sql.requeue, extra_attempts)
+
+    def _each(self, ids: list[int], action: str, status: str, sql: str, *lead: object) -> int:
+        """Run ``sql`` (``... WHERE id = ? ... RETURNING attempts``) per id and record it."""
+        count = 0
         with self._transaction() as conn:
             now = self.clock.time()
-            cursor = conn.executemany(
-                self._sql_requeue, [(extra_attempts, now, now, i) for i in ids]
-            )
-            return cursor.rowcount if ids else 0
+            for item_id in ids:
+                row = conn.execute(sql, (*lead, now, now, item_id)).fetchone()
+                if row is not None:
+                    conn.execute(
+                        self._sql.record, (item_id, now, action, status, row[0], None, None)
+                    )
+                    count += 1
+        return count
+
+    def _retry_now(self, ids: list[int] | None) -> int:
+        with self._transaction() as conn:
+            now = self.clock.time()
+            if ids is None:
+                count: int = conn.execute(self._sql.retry_all, (now, now, now)).rowcount
+            else:
+                count = sum(
+                    conn.execute(self._sql.retry_one, (now, now, now, i)).rowcount for i in ids
+                )
+        return count
+
+    def _hold(self, ids: list[int]) -> int:
+        with self._transaction() as conn:
+            now = self.clock.time()
+            count = 0
+            for item_id in ids:
+                row = conn.execute(self._sql.hold, (now, item_id)).fetchone()
+                if row is not None:
+                    conn.execute(
+                        self._sql.record, (item_id, now, "hold", "held", row[0], None, None)
+                    )
+                    count += 1
+        return count
+
+    def _release(self, ids: list[int]) -> int:
+        return self._each(ids, "release", "pending", self._sql.release)
+
+    def _get_by_key(self, key: str) -> QueueItem | None:
+        row = self._read(lambda c: c.execute(self._sql.by_key, (key,)).fetchone())
+        return None if row is None else _item(row)
+
+    def _waiting_count(self) -> int:
+        now = self.clock.time()
+        count: int = self._read(lambda c: c.execute(self._sql.waiting_count, (now,)).fetchone()[0])
+        return count
+
+    def _history(self, item_id: int) -> list[HistoryEntry]:
+        rows = self._read(lambda c: c.execute(self._sql.history, (item_id,)).fetchall())
+        return [_entry(row) for row in rows]
 
     def _recover_expired(self) -> int:
         with self._transaction() as conn:
@@ -504,31 +545,46 @@ class SQLiteQueue(QueueBase):
 
     def _purge_done(self, older_than: float) -> int:
         with self._transaction() as conn:
-            count: int = conn.execute(self._sql_purge, (self.clock.time() - older_than,)).rowcount
+            cutoff = self.clock.time() - older_than
+            conn.execute(self._sql.purge_history, (cutoff,))
+            count: int = conn.execute(self._sql.purge, (cutoff,)).rowcount
         return count
 
     def _get(self, item_id: int) -> QueueItem | None:
-        row = self._read(lambda c: c.execute(self._sql_get, (item_id,)).fetchone())
+        row = self._read(lambda c: c.execute(self._sql.get, (item_id,)).fetchone())
         return None if row is None else _item(row)
 
     def _counts(self) -> dict[QueueItemStatus, int]:
-        rows = self._read(lambda c: c.execute(self._sql_counts).fetchall())
+        rows = self._read(lambda c: c.execute(self._sql.counts).fetchall())
         counts = dict.fromkeys(QueueItemStatus, 0)
-        counts.update((_STATUS[status], count) for status, count in rows)
+        counts.update((STATUS[status], count) for status, count in rows)
         return counts
 
-    def _items(self, status: QueueItemStatus | None, limit: int | None) -> list[QueueItem]:
-        most = -1 if limit is None else limit
-        if status is None:
-            rows = self._read(lambda c: c.execute(self._sql_items, (most,)).fetchall())
-        else:
-            rows = self._read(
-                lambda c: c.execute(self._sql_items_status, (status.value, most)).fetchall()
-            )
+    def _items(
+        self,
+        status: QueueItemStatus | None,
+        limit: int | None,
+        waiting: bool | None,
+        payloads: bool,
+    ) -> list[QueueItem]:
+        conditions: list[str] = []
+        args: list[object] = []
+        if status is not None:
+            conditions.append("status = ?")
+            args.append(status.value)
+        if waiting is not None:
+            backing_off = "(status = 'pending' AND not_before > ?)"
+            conditions.append(backing_off if waiting else f"NOT {backing_off}")
+            args.append(self.clock.time())
+        where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
+        columns = COLUMNS if payloads else COLUMNS_NO_PAYLOAD
+        sql = f"SELECT {columns} FROM {self._sql.table} {where}ORDER BY id LIMIT ?"  # noqa: S608
+        args.append(-1 if limit is None else limit)
+        rows = self._read(lambda c: c.execute(sql, args).fetchall())
         return [_item(row) for row in rows]
 
     def _next_ready_at(self) -> float | None:
-        value: float | None = self._read(lambda c: c.execute(self._sql_next).fetchone()[0])
+        value: float | None = self._read(lambda c: c.execute(self._sql.next).fetchone()[0])
         return value
 
     def _close(self) -> None:

@@ -19,18 +19,23 @@ class QueueItemStatus(enum.StrEnum):
     * ``DEAD``: dead-lettered, either because the item used its ``max_attempts`` (a nack,
       or the expiry of its last lease) or because the consumer said so
       (``nack(dead=True)``). Kept until an operator requeues it.
+    * ``HELD``: paused by an operator (``hold``); never leased until ``release``.
 
     Allowed transitions (nothing else happens to an item)::
 
         PENDING --lease--> LEASED
         LEASED  --ack----> DONE
-        LEASED  --nack---> PENDING   (not_before = now + delay or back-off)
+        LEASED  --nack---> PENDING   (not_before = now + delay or back-off; with
+                                      nack(count=False) max_attempts grows by one too)
         LEASED  --expiry-> PENDING   (the lease ran out; recovered by lease(), on open or by
                                       recover_expired())
         LEASED  --expiry-> DEAD      (the same, when attempts >= max_attempts: an item that
                                       crashes its consumer is not leased for ever)
         LEASED  --nack---> DEAD      (attempts >= max_attempts, or nack(dead=True))
         DEAD    --requeue> PENDING   (attempts are kept; max_attempts is raised)
+        PENDING --retry_now> PENDING (not_before = now: a back-off is cut short)
+        PENDING --hold---> HELD      (also while backing off; a leased item cannot be held)
+        HELD    --release> PENDING   (not_before = now)
 
     The values are lower-case strings, so they read well in logs and in the SQLite file.
     """
@@ -39,3 +44,4 @@ class QueueItemStatus(enum.StrEnum):
     LEASED = "leased"
     DONE = "done"
     DEAD = "dead"
+    HELD = "held"

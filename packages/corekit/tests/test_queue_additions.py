@@ -1,0 +1,429 @@
+"""corekit.queue additions: key lookup, retry_now, hold/release, history, meta, on_dead, count.
+
+Each scenario runs on the memory and the SQLite queue, through the sync and the async face.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from corekit.errors import ConfigurationError, QueueError, QueueFullError
+from corekit.queue import (
+    AsyncMemoryQueue,
+    AsyncSQLiteQueue,
+    HistoryEntry,
+    MemoryQueue,
+    QueueBase,
+    QueueItem,
+    QueueItemStatus,
+    SQLiteQueue,
+)
+from corekit.testing import FakeClock
+
+pytestmark = pytest.mark.anyio
+
+PENDING = QueueItemStatus.PENDING
+LEASED = QueueItemStatus.LEASED
+DONE = QueueItemStatus.DONE
+DEAD = QueueItemStatus.DEAD
+HELD = QueueItemStatus.HELD
+
+
+class SyncFace:
+    """Drives a sync queue through awaitable methods, so one scenario covers both faces."""
+
+    def __init__(self, queue: QueueBase) -> None:
+        self.sync = queue
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.sync, name)
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            return method(*args, **kwargs)
+
+        return call
+
+
+class Harness:
+    def __init__(self, kind: str, face: str, clock: FakeClock, tmp_path: Path) -> None:
+        self.kind = kind
+        self.face = face
+        self.clock = clock
+        self.path = tmp_path / "queue.db"
+        self._opened: list[QueueBase] = []
+
+    def make(self, **kwargs: Any) -> Any:
+        kwargs.setdefault("clock", self.clock)
+        if self.kind == "sqlite":
+            kwargs.setdefault("name", f"q{len(self._opened)}")
+            if self.face == "async":
+                queue: Any = AsyncSQLiteQueue(self.path, **kwargs)
+            else:
+                queue = SyncFace(SQLiteQueue(self.path, **kwargs))
+        elif self.face == "async":
+            queue = AsyncMemoryQueue(**kwargs)
+        else:
+            queue = SyncFace(MemoryQueue(**kwargs))
+        self._opened.append(queue.sync)
+        return queue
+
+    def close_all(self) -> None:
+        for queue in self._opened:
+            queue.close()
+
+
+@pytest.fixture(params=["memory-sync", "memory-async", "sqlite-sync", "sqlite-async"])
+def h(request: pytest.FixtureRequest, clock: FakeClock, tmp_path: Path) -> Iterator[Harness]:
+    kind, face = request.param.split("-")
+    harness = Harness(kind, face, clock, tmp_path)
+    yield harness
+    harness.close_all()
+
+
+async def test_get_by_key(h: Harness) -> None:
+    q = h.make()
+    put = await q.put({"n": 1}, key="report-1")
+    found = await q.get_by_key("report-1")
+    assert found is not None
+    assert found.id == put.id
+    assert found.payload == {"n": 1}
+    assert await q.get_by_key("other") is None
+    with pytest.raises(ConfigurationError, match="key must be"):
+        await q.get_by_key(None)
+    with pytest.raises(ConfigurationError, match="key must be"):
+        await q.get_by_key("")
+
+
+async def test_retry_now_cuts_a_back_off_short(h: Harness) -> None:
+    q = h.make()
+    a = await q.put("a")
+    b = await q.put("b")
+    for item in await q.lease(2):
+        await q.nack(item, error="busy", delay=100.0)
+    assert await q.waiting_count() == 2
+    assert await q.lease() == []
+    assert await q.retry_now([a.id]) == 1
+    assert await q.waiting_count() == 1
+    leased = await q.lease(2)
+    assert [i.id for i in leased] == [a.id]  # leased once, though its old due time is stale
+    assert await q.retry_now() == 1
+    assert await q.retry_now() == 0  # nothing is waiting any more
+    assert [i.id for i in await q.lease(2)] == [b.id]
+    assert await q.lease(2) == []
+
+
+async def test_retry_now_skips_items_that_are_not_waiting(h: Harness) -> None:
+    q = h.make()
+    ready = await q.put("ready")
+    assert await q.retry_now(ready) == 0
+    assert await q.retry_now([12345]) == 0
+    assert (await q.counts())[PENDING] == 1
+
+
+async def test_hold_and_release(h: Harness) -> None:
+    q = h.make()
+    a = await q.put("a")
+    b = await q.put("b", delay=50.0)
+    assert await q.hold([a.id, b.id, 999]) == 2
+    counts = await q.counts()
+    assert counts[HELD] == 2
+    assert counts[PENDING] == 0
+    assert await q.lease() == []
+    assert await q.next_ready_at() is None
+    h.clock.advance(60.0)
+    assert await q.lease() == []  # held items are never leased, due or not
+    assert await q.hold(a) == 0  # already held
+    assert await q.release(a) == 1
+    assert await q.release(a) == 0
+    leased = await q.lease(5)
+    assert [i.id for i in leased] == [a.id]
+    assert await q.hold(leased[0]) == 0  # a leased item is in progress: not held
+    assert await q.release([b.id]) == 1
+    item = await q.get(b.id)
+    assert item.status is PENDING
+    assert item.not_before == h.clock.time()  # released items are ready now
+    actions = [e.action for e in await q.history(b.id)]
+    assert actions == ["hold", "release"]
+
+
+async def test_held_items_count_against_capacity(h: Harness) -> None:
+    q = h.make(capacity=1)
+    a = await q.put("a")
+    await q.hold(a)
+    with pytest.raises(QueueFullError, match="pending, leased or held"):
+        await q.put("b")
+
+
+async def test_capacity_can_include_dead_items(h: Harness) -> None:
+    q = h.make(capacity=1, capacity_includes_dead=True)
+    await q.put("a")
+    (item,) = await q.lease()
+    await q.nack(item, dead=True)
+    with pytest.raises(QueueFullError, match="requeue or purge dead items"):
+        await q.put("b")
+    plain = h.make(capacity=1)
+    await plain.put("a")
+    (item,) = await plain.lease()
+    await plain.nack(item, dead=True)
+    await plain.put("b")  # dead items do not count by default
+
+
+async def test_meta_and_listing_without_payloads(h: Harness) -> None:
+    q = h.make()
+    a = await q.put({"big": "x" * 100}, meta={"pn": "PN-1", "sn": "SN-1"})
+    assert a.meta == {"pn": "PN-1", "sn": "SN-1"}
+    await q.put("b")
+    listed = await q.items(payloads=False)
+    assert [i.meta for i in listed] == [{"pn": "PN-1", "sn": "SN-1"}, None]
+    assert listed[0].payload_json is None
+    with pytest.raises(QueueError, match=r"listed without its payload.*get\(item.id\)"):
+        _ = listed[0].payload
+    full = await q.get(a.id)
+    assert full.payload == {"big": "x" * 100}
+    assert full.meta == {"pn": "PN-1", "sn": "SN-1"}
+    with pytest.raises(ConfigurationError, match="meta must be None or a dict"):
+        await q.put("c", meta=["not", "a", "dict"])
+
+
+async def test_items_filtered_by_waiting(h: Harness) -> None:
+    q = h.make()
+    ready = await q.put("ready")
+    later = await q.put("later", delay=30.0)
+    await q.put("done")
+    leased = await q.lease(1)
+    assert leased[0].id == ready.id
+    assert [i.id for i in await q.items(PENDING, waiting=True)] == [later.id]
+    assert [i.id for i in await q.items(waiting=True)] == [later.id]
+    assert len(await q.items(PENDING, waiting=False)) == 1
+    assert len(await q.items(waiting=False)) == 2  # the leased one and the ready one
+    h.clock.advance(31.0)
+    assert await q.items(waiting=True) == []
+    assert await q.waiting_count() == 0
+
+
+async def test_history_records_acks_nacks_and_expiries(h: Harness) -> None:
+    q = h.make(max_attempts=5)
+    put = await q.put("x")
+    (item,) = await q.lease(lease_time=10.0)
+    await q.nack(item, error="HTTP 503", delay=0.0, detail={"status": 503, "latency": 0.25})
+    (item,) = await q.lease(lease_time=10.0)
+    h.clock.advance(11.0)
+    assert await q.recover_expired() == 1
+    (item,) = await q.lease()
+    await q.ack(item, detail={"status": 200})
+    history = await q.history(put.id)
+    assert [(e.action, e.status, e.attempts) for e in history] == [
+        ("nack", PENDING, 1),
+        ("expired", PENDING, 2),
+        ("ack", DONE, 3),
+    ]
+    nack, expired, ack = history
+    assert isinstance(nack, HistoryEntry)
+    assert nack.error == "HTTP 503"
+    assert nack.detail == {"status": 503, "latency": 0.25}
+    assert "lease expired" in (expired.error or "")
+    assert expired.detail is None
+    assert ack.detail == {"status": 200}
+    assert ack.error is None
+    assert nack.at <= expired.at <= ack.at
+    assert await q.history(424242) == []
+    with pytest.raises(ConfigurationError, match="item_id must be an int"):
+        await q.history("1")
+
+
+async def test_history_of_ack_and_lease_and_requeue(h: Harness) -> None:
+    q = h.make(max_attempts=1)
+    a = await q.put("a")
+    b = await q.put("b")
+    (item,) = await q.lease()
+    (nxt,) = await q.ack_and_lease(item, detail={"latency": 1.5})
+    assert nxt.id == b.id
+    await q.nack(nxt, error="bad")
+    assert (await q.get(b.id)).status is DEAD
+    assert await q.requeue(b.id) == 1
+    assert [e.action for e in await q.history(a.id)] == ["ack"]
+    assert (await q.history(a.id))[0].detail == {"latency": 1.5}
+    assert [(e.action, e.status) for e in await q.history(b.id)] == [
+        ("nack", DEAD),
+        ("requeue", PENDING),
+    ]
+
+
+async def test_purge_done_removes_history(h: Harness) -> None:
+    q = h.make()
+    a = await q.put("a")
+    await q.put("newest")
+    (item,) = await q.lease()
+    await q.ack(item)
+    assert len(await q.history(a.id)) == 1
+    assert await q.purge_done() == 1
+    assert await q.history(a.id) == []
+
+
+async def test_detail_must_be_a_dict(h: Harness) -> None:
+    q = h.make()
+    await q.put("a")
+    (item,) = await q.lease()
+    with pytest.raises(ConfigurationError, match="detail must be None or a dict"):
+        await q.ack(item, detail="fast")
+    with pytest.raises(ConfigurationError, match="detail must be None or a dict"):
+        await q.nack(item, detail=[1])
+    await q.ack(item)
+
+
+async def test_nack_without_counting_never_dead_letters(h: Harness) -> None:
+    q = h.make(max_attempts=2)
+    put = await q.put("x")
+    for expected in range(1, 6):
+        (item,) = await q.lease()
+        assert item.attempts == expected  # attempts still grow
+        await q.nack(item, error="401", delay=0.0, count=False)
+        stored = await q.get(put.id)
+        assert stored.status is PENDING
+        assert stored.max_attempts == 2 + expected
+    (item,) = await q.lease()
+    await q.nack(item, error="503", delay=0.0)  # counted: 6 attempts, 7 allowed
+    (item,) = await q.lease()
+    await q.nack(item, error="503", delay=0.0)
+    assert (await q.get(put.id)).status is DEAD
+    (item,) = await q.lease() or [None]
+    assert item is None
+
+
+async def test_nack_without_counting_still_dead_letters_when_told(h: Harness) -> None:
+    q = h.make()
+    put = await q.put("x")
+    (item,) = await q.lease()
+    await q.nack(item, dead=True, count=False)
+    assert (await q.get(put.id)).status is DEAD
+
+
+async def test_on_dead_is_called_for_nacks_and_expiries(h: Harness) -> None:
+    seen: list[QueueItem] = []
+    q = h.make(max_attempts=1, on_dead=seen.append)
+    a = await q.put("a")
+    b = await q.put("b")
+    (item,) = await q.lease()
+    await q.nack(item, error="refused")
+    assert [(i.id, i.status, i.last_error) for i in seen] == [(a.id, DEAD, "refused")]
+    (item,) = await q.lease(lease_time=5.0)
+    assert item.id == b.id
+    h.clock.advance(6.0)
+    assert await q.lease() == []  # recovers b's lease: its last attempt, so dead
+    assert [i.id for i in seen] == [a.id, b.id]
+    assert seen[1].status is DEAD
+
+
+async def test_on_dead_may_call_the_queue_and_its_errors_are_logged(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[dict[QueueItemStatus, int]] = []
+    holder: list[Any] = []
+
+    def hook(item: QueueItem) -> None:
+        seen.append(holder[0].sync.counts())  # the lock is free: no deadlock
+        raise RuntimeError("hook broke")
+
+    q = h.make(on_dead=hook)
+    holder.append(q)
+    await q.put("a")
+    (item,) = await q.lease()
+    with caplog.at_level(logging.ERROR):
+        await q.nack(item, dead=True)
+    assert seen[0][DEAD] == 1
+    assert "on_dead hook failed" in caplog.text
+
+
+async def test_on_dead_must_be_callable(h: Harness) -> None:
+    with pytest.raises(ConfigurationError, match="on_dead must be None or a callable"):
+        h.make(on_dead="print")
+
+
+async def test_failed_change_does_not_call_on_dead(h: Harness) -> None:
+    seen: list[QueueItem] = []
+    q = h.make(on_dead=seen.append)
+    await q.put("a")
+    (item,) = await q.lease()
+    await q.ack(item)
+    with pytest.raises(Exception, match="cannot nack"):
+        await q.nack(item, dead=True)
+    assert seen == []
+
+
+# --- SQLite only ----------------------------------------------------------------------------
+
+
+def test_on_dead_runs_for_the_recovery_on_open(tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / "q.db"
+    with SQLiteQueue(path, clock=clock, max_attempts=1) as q:
+        q.put("a")
+        q.lease(lease_time=5.0)
+    clock.advance(6.0)
+    seen: list[QueueItem] = []
+    with SQLiteQueue(path, clock=clock, on_dead=seen.append) as q:
+        assert [i.status for i in seen] == [DEAD]
+        assert [e.action for e in q.history(seen[0].id)] == ["expired"]
+
+
+def test_version_1_file_is_migrated(tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute(
+        'CREATE TABLE "queue" (id INTEGER PRIMARY KEY, payload TEXT NOT NULL, key TEXT, '
+        "priority INTEGER NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL, "
+        "max_attempts INTEGER NOT NULL, not_before REAL NOT NULL, created_at REAL NOT NULL, "
+        "updated_at REAL NOT NULL, lease_expires_at REAL, lease_token TEXT, last_error TEXT)"
+    )
+    conn.execute(
+        "INSERT INTO queue (payload, key, priority, status, attempts, max_attempts, "
+        "not_before, created_at, updated_at) VALUES ('\"old\"', 'k', 0, 'pending', 2, 5, 0, 0, 0)"
+    )
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with SQLiteQueue(path, clock=clock) as q:
+        item = q.get_by_key("k")
+        assert item is not None
+        assert item.payload == "old"
+        assert item.attempts == 2
+        assert item.meta is None
+        (leased,) = q.lease()
+        q.ack(leased, detail={"ok": True})
+        assert q.history(leased.id)[0].detail == {"ok": True}
+        q.put("new", meta={"m": 1})
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        columns = [row[1] for row in conn.execute('PRAGMA table_info("queue")')]
+        assert columns[-1] == "meta"
+    finally:
+        conn.close()
+
+
+def test_history_survives_reopen(tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / "q.db"
+    with SQLiteQueue(path, clock=clock) as q:
+        put = q.put("a")
+        (item,) = q.lease()
+        q.nack(item, error="boom", detail={"status": 500})
+    with SQLiteQueue(path, clock=clock) as q:
+        (entry,) = q.history(put.id)
+        assert (entry.action, entry.error, entry.detail) == ("nack", "boom", {"status": 500})
+
+
+def test_hold_survives_reopen_and_is_not_recovered(tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / "q.db"
+    with SQLiteQueue(path, clock=clock) as q:
+        put = q.put("a")
+        q.hold(put.id)
+    clock.advance(1000.0)
+    with SQLiteQueue(path, clock=clock) as q:
+        assert q.lease() == []
+        assert q.counts()[HELD] == 1
+        assert len(q) == 1

@@ -1,0 +1,196 @@
+"""The station's queue beside the raw async client: durable enqueue rate and drain rate.
+
+Workload: ``BENCH_STATION_REPORTS`` (default 5,000) generated test reports of 10 steps each.
+
+1. **Enqueue**: each report is put into a fresh :class:`~pywats.station.ReportQueue` on disk,
+   one durable (fsync'd) commit per report, as the converter pipeline does for each file.
+   Target: at least 1,000 reports/s. Printed beside it: the same payloads inserted with
+   plain :mod:`sqlite3` (WAL, ``synchronous=FULL``, one commit each), the ceiling the disk's
+   fsync rate sets for any queue that is durable per report.
+2. **Raw submit**: :class:`~pywats.AsyncWATS` submits the same reports straight to the
+   emulator at the uploader's concurrency (``BENCH_STATION_CONCURRENCY``, default 8).
+3. **Drain**: the :class:`~pywats.station.Uploader` submits the queued reports to the
+   emulator at the same concurrency, recording every attempt and state change durably.
+   Target: at least 80% of the raw rate.
+
+The emulator runs in its own process (``python -m pywats.emulator``, uvicorn with httptools and
+uvloop, no request-body logging) and is reset before each client's turn. Raw submit and drain
+alternate over ``BENCH_STATION_ROUNDS`` rounds (default 2), so a change in the machine's load
+hits both alike. Run with ``uv run nox -s bench -- station``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPORTS = int(os.environ.get("BENCH_STATION_REPORTS", "5000"))
+CONCURRENCY = int(os.environ.get("BENCH_STATION_CONCURRENCY", "8"))
+ROUNDS = max(1, int(os.environ.get("BENCH_STATION_ROUNDS", "2")))
+USER = PASSWORD = "wats"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_emulator() -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    command = [
+        sys.executable, "-m", "pywats.emulator", "--host", "127.0.0.1", "--port", str(port),
+        "--username", USER, "--password", PASSWORD, "--log-level", "warning",
+        "--body-limit", "0",
+    ]  # fmt: skip
+    process = subprocess.Popen(command)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/api/health", timeout=1):
+                return process, url
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("the emulator did not start within 30 s")
+
+
+def reset(url: str) -> None:
+    request = urllib.request.Request(f"{url}/_emulator/reset", method="POST", data=b"")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
+
+def build_reports(n: int, prefix: str) -> list[Any]:
+    from pywats import Station, UUTBuilder
+
+    station = Station("BENCH", "Lab", "Bench")
+    reports = []
+    for i in range(n):
+        builder = UUTBuilder(
+            part_number="PN-STATION",
+            serial_number=f"{prefix}-{i:05d}",
+            revision="A",
+            process_code=10,
+            station=station,
+            operator="bench",
+            start=datetime.now(UTC),
+        )
+        seq = builder.sequence("Main")
+        for k in range(10):
+            seq.numeric(f"N{k}", k * 0.5, unit="V", low=-1.0, high=10.0)
+        reports.append(builder.build())
+    return reports
+
+
+def client(url: str) -> Any:
+    from pywats import AsyncWATS
+
+    # No client-side retries, as the station runs it: the queue does the retrying.
+    return AsyncWATS(url, username=USER, password=PASSWORD, retry=None, trust_env=False)
+
+
+async def raw_submit(url: str, reports: list[Any]) -> float:
+    async with client(url) as wats:
+        gate = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(report: Any) -> None:
+            async with gate:
+                await wats.report.submit(report)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(r) for r in reports))
+        return time.perf_counter() - started
+
+
+async def drain(url: str, queue: Any) -> float:
+    from pywats.station import ReportState, Uploader
+
+    async with client(url) as wats:
+        uploader = Uploader(queue, wats, concurrency=CONCURRENCY)
+        started = time.perf_counter()
+        while queue.counts()[ReportState.DONE] < REPORTS:
+            if not await uploader.drain():
+                await asyncio.sleep(0.01)
+        return time.perf_counter() - started
+
+
+def enqueue_all(path: Path, reports: list[Any]) -> tuple[Any, float]:
+    from pywats.station import ReportQueue
+
+    queue = ReportQueue(path, capacity=REPORTS + 1)
+    started = time.perf_counter()
+    for report in reports:
+        queue.enqueue(report, source="bench")
+    return queue, time.perf_counter() - started
+
+
+def raw_sqlite(path: Path, reports: list[Any]) -> float:
+    """Seconds to insert the payloads with plain sqlite3, one durable commit each."""
+    import sqlite3
+
+    payloads = [r.to_wsjf() for r in reports]
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE q (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
+    started = time.perf_counter()
+    for payload in payloads:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO q (body) VALUES (?)", (payload,))
+        conn.execute("COMMIT")
+    seconds = time.perf_counter() - started
+    conn.close()
+    return seconds
+
+
+def main() -> None:
+    process, url = start_emulator()
+    raw_times: list[float] = []
+    drain_times: list[float] = []
+    enqueue_times: list[float] = []
+    sqlite_times: list[float] = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for round_no in range(ROUNDS):
+                reports = build_reports(REPORTS, f"R{round_no}")
+                reset(url)
+                raw_times.append(asyncio.run(raw_submit(url, reports)))
+                sqlite_times.append(raw_sqlite(Path(tmp) / f"raw{round_no}.sqlite", reports))
+                reset(url)
+                queue, seconds = enqueue_all(Path(tmp) / f"queue{round_no}.sqlite", reports)
+                enqueue_times.append(seconds)
+                try:
+                    drain_times.append(asyncio.run(drain(url, queue)))
+                finally:
+                    queue.close()
+    finally:
+        process.kill()
+        process.wait()
+
+    def rate(times: list[float]) -> float:
+        return REPORTS * len(times) / sum(times)
+
+    enqueue, raw, drained = rate(enqueue_times), rate(raw_times), rate(drain_times)
+    ceiling = rate(sqlite_times)
+    print(f"pywats station: {REPORTS} reports x {ROUNDS} rounds, concurrency {CONCURRENCY}")
+    print(f"  durable enqueue     {enqueue:9.0f} reports/s   (target >= 1000)")
+    print(f"  raw sqlite3 commit  {ceiling:9.0f} rows/s      (one fsync'd commit each)")
+    print(f"  raw AsyncWATS submit {raw:8.0f} reports/s")
+    share = f"{drained / raw:.0%} of raw; target >= 80%"
+    print(f"  queue drain         {drained:9.0f} reports/s   ({share})")
+
+
+if __name__ == "__main__":
+    main()

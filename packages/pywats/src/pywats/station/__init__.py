@@ -1,0 +1,105 @@
+"""pywats.station: result files to WATS reports, through a durable queue, none ever lost.
+
+The pieces, usable on their own or together as the ``pywats station run`` service:
+
+* :class:`ReportQueue`: the durable SQLite report queue (states, attempts, dead letters);
+* :class:`Uploader`: drains the queue to WATS with backoff and outcome classification;
+* :class:`Converter`, :class:`ConverterRegistry`, :func:`process_file`, :class:`FolderWatcher`:
+  turn result files into reports (plugins: entry point group ``pywats.converters``);
+* :class:`StationConfig`, :func:`load_config`, :class:`CredentialStore`: configuration and the
+  password, never in plain text;
+* :class:`Station`: all of it plus a health server, with graceful shutdown.
+
+Needs the ``station`` extra (``pip install pywats[station]``). Names load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pywats.station._config import (
+        ConverterConfig,
+        StationConfig,
+        default_config_path,
+        load_config,
+        save_config,
+    )
+    from pywats.station._converters import Converter, ConverterRegistry, Validation
+    from pywats.station._credentials import CredentialStore
+    from pywats.station._errors import ConfigError, ConversionError, QueueFullError, StationError
+    from pywats.station._health import HealthServer
+    from pywats.station._pipeline import FileOutcome, process_file
+    from pywats.station._queue import Attempt, QueuedReport, QueueEvent, ReportQueue, ReportState
+    from pywats.station._service import Station
+    from pywats.station._uploader import Uploader
+    from pywats.station._watcher import ConverterBinding, FolderWatcher
+
+_LAZY = {
+    "pywats.station._config": (
+        "ConverterConfig",
+        "StationConfig",
+        "default_config_path",
+        "load_config",
+        "save_config",
+    ),
+    "pywats.station._converters": ("Converter", "ConverterRegistry", "Validation"),
+    "pywats.station._credentials": ("CredentialStore",),
+    "pywats.station._errors": ("ConfigError", "ConversionError", "QueueFullError", "StationError"),
+    "pywats.station._health": ("HealthServer",),
+    "pywats.station._pipeline": ("FileOutcome", "process_file"),
+    "pywats.station._queue": (
+        "Attempt",
+        "QueueEvent",
+        "QueuedReport",
+        "ReportQueue",
+        "ReportState",
+    ),
+    "pywats.station._service": ("Station",),
+    "pywats.station._uploader": ("Uploader",),
+    "pywats.station._watcher": ("ConverterBinding", "FolderWatcher"),
+}
+_WHERE = {name: module for module, names in _LAZY.items() for name in names}
+
+__all__ = [
+    "Attempt",
+    "ConfigError",
+    "ConversionError",
+    "Converter",
+    "ConverterBinding",
+    "ConverterConfig",
+    "ConverterRegistry",
+    "CredentialStore",
+    "FileOutcome",
+    "FolderWatcher",
+    "HealthServer",
+    "QueueEvent",
+    "QueueFullError",
+    "QueuedReport",
+    "ReportQueue",
+    "ReportState",
+    "Station",
+    "StationConfig",
+    "StationError",
+    "Uploader",
+    "Validation",
+    "default_config_path",
+    "load_config",
+    "process_file",
+    "save_config",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        msg = f"module 'pywats.station' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

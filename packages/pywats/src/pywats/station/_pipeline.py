@@ -1,0 +1,240 @@
+"""One file through the station: convert, enqueue durably, then move the source away.
+
+The order is what keeps reports safe: the source file leaves the watch folder only after
+every report made from it is in the queue (the queue's ``enqueue`` returns after an fsync'd
+commit). A crash between the two leaves the file in place; converting it again yields the
+same report ids (see :func:`~pywats.station._converters.stable_report_id`), which the queue
+holds once.
+
+* conversion fails (unreadable file, wrong format, invalid report, low confidence): the
+  file moves to the error folder and ``<file>.error.txt`` beside it says why;
+* the queue refuses (full, disk error): the file stays where it is, the outcome is
+  ``"refused"`` and the error is logged; the watcher tries it again later.
+
+The durable move (rename, then fsync of both directories; copy + fsync + rename when the
+folders are on different file systems) is written here because :mod:`corekit.files` has no
+public helper for it yet; it belongs there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from corekit.files import atomic_write
+from pywats._report import ReportBase
+from pywats._validation import validate_report
+from pywats.errors import ReportValidationError
+from pywats.station._converters import WARN_BELOW, Converter
+from pywats.station._errors import ConversionError, QueueFullError, StationError
+
+__all__ = ["ERROR_SUFFIX", "FileOutcome", "ReportSink", "durable_move", "process_file"]
+
+log = logging.getLogger(__name__)
+
+ERROR_SUFFIX = ".error.txt"
+"""Suffix of the reason file written beside a file moved to the error folder."""
+
+_MAX_SUFFIX = 10_000
+
+OutcomeStatus = Literal["done", "error", "refused"]
+
+
+class ReportSink(Protocol):
+    """What the pipeline needs of the queue: ``ReportQueue.enqueue``."""
+
+    def enqueue(self, report: ReportBase | bytes, *, source: str | None = None) -> object:
+        """Store ``report`` durably (raises ``QueueFullError``/``StationError`` if it cannot)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class FileOutcome:
+    """What happened to one source file.
+
+    Attributes:
+        path: the source file as found in the watch folder.
+        converter: the converter's name.
+        status: ``"done"`` (queued, moved to done), ``"error"`` (moved to error with a
+            reason file) or ``"refused"`` (the queue refused; the file stayed).
+        report_ids: the ids of the reports queued from it (empty unless ``"done"``).
+        message: a one-line summary or the reason.
+        moved_to: where the file went, or ``None`` if it stayed.
+    """
+
+    path: Path
+    converter: str
+    status: OutcomeStatus
+    report_ids: tuple[str, ...] = ()
+    message: str = ""
+    moved_to: Path | None = None
+
+
+def _fsync_directory(directory: Path) -> None:
+    flag = getattr(os, "O_DIRECTORY", None)
+    if flag is None:  # pragma: no cover - Windows journals renames; nothing to sync
+        return
+    fd = os.open(directory, os.O_RDONLY | flag)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _free_name(directory: Path, name: str) -> Path:
+    """``directory/name``, or ``name`` with ``.1``, ``.2``, ... before its suffix if taken."""
+    target = directory / name
+    if not target.exists() and not (directory / (name + ERROR_SUFFIX)).exists():
+        return target
+    stem, dot, suffix = name.rpartition(".")
+    if not stem:  # no suffix, or a dot file
+        stem, dot, suffix = name, "", ""
+    for n in range(1, _MAX_SUFFIX):
+        candidate = f"{stem}.{n}{dot}{suffix}"
+        if (
+            not (directory / candidate).exists()
+            and not (directory / (candidate + ERROR_SUFFIX)).exists()
+        ):
+            return directory / candidate
+    return directory / f"{stem}.{uuid.uuid4().hex}{dot}{suffix}"
+
+
+def durable_move(source: Path, directory: Path) -> Path:
+    """Move ``source`` into ``directory`` durably; return where it went.
+
+    A name already taken gets a numbered suffix (``log.csv`` -> ``log.1.csv``). The rename
+    is made durable by an fsync of both directories; across file systems the file is copied
+    to a hidden temp name, fsync'd, renamed, and only then the source is removed.
+
+    Raises:
+        OSError: the move failed; the source is still where it was.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    target = _free_name(directory, source.name)
+    try:
+        os.replace(source, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        _copy_across(source, target)
+    _fsync_directory(target.parent)
+    _fsync_directory(source.parent)
+    return target
+
+
+def _copy_across(source: Path, target: Path) -> None:
+    temp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with source.open("rb") as src, temp.open("xb") as dst:
+            shutil.copyfileobj(src, dst)
+            dst.flush()
+            os.fsync(dst.fileno())
+        shutil.copystat(source, temp)
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+    _fsync_directory(target.parent)
+    source.unlink()
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ConversionError):
+        return exc.reason
+    if isinstance(exc, ReportValidationError):
+        return "invalid report: " + "; ".join(str(i) for i in exc.issues)
+    return f"the converter failed: {type(exc).__name__}: {exc}"
+
+
+def _checked(converter: Converter, path: Path, settings: Mapping[str, Any]) -> list[ReportBase]:
+    """Validate, convert and check the reports; raise ConversionError with the reason."""
+    validation = converter.validate(path)
+    if validation.rejected:
+        msg = (
+            f"the {converter.name} converter does not recognise this file "
+            f"(confidence {validation.confidence:.2f} < 0.20): {validation.message}"
+        )
+        raise ConversionError(msg)
+    if validation.confidence < WARN_BELOW:
+        log.warning(
+            "%s: converting with low confidence %.2f (%s): %s",
+            path.name,
+            validation.confidence,
+            converter.name,
+            validation.message,
+        )
+    # A plugin's result is checked at run time: the protocol's types are only a promise.
+    reports: object = converter.convert(path, settings)
+    if not isinstance(reports, list) or not reports:
+        raise ConversionError(f"the {converter.name} converter returned no report")
+    for index, report in enumerate(reports):
+        if not isinstance(report, ReportBase):
+            msg = f"the {converter.name} converter returned {type(report).__name__}, not a report"
+            raise ConversionError(msg)
+        if issues := validate_report(report):
+            prefix = f"report {index}: " if len(reports) > 1 else ""
+            raise ConversionError(prefix + _reason(ReportValidationError(issues)))
+    return reports
+
+
+def process_file(
+    path: Path,
+    converter: Converter,
+    queue: ReportSink,
+    *,
+    done_dir: Path,
+    error_dir: Path,
+    settings: Mapping[str, Any] | None = None,
+) -> FileOutcome:
+    """Convert ``path``, enqueue every report, then move the file to ``done_dir``.
+
+    Never raises for a bad file or a refusing queue: the outcome says what happened.
+    """
+    try:
+        reports = _checked(converter, path, settings or {})
+    except Exception as exc:  # a plugin's bug is a conversion failure, not a crash
+        return _to_error(path, converter.name, error_dir, _reason(exc))
+    ids: list[str] = []
+    for report in reports:
+        try:
+            queue.enqueue(report, source=str(path))
+        except (QueueFullError, StationError, OSError) as exc:
+            log.error("%s: NOT queued, the file stays in %s: %s", path.name, path.parent, exc)
+            return FileOutcome(path, converter.name, "refused", (), f"queue refused: {exc}")
+        ids.append(str(report.id))
+    try:
+        moved = durable_move(path, done_dir)
+    except OSError as exc:
+        # The reports are queued; converting the file again gives the same ids (no duplicate).
+        log.error("%s: queued but not moved to %s: %s", path.name, done_dir, exc)
+        message = f"queued {len(ids)} report(s); moving to done failed: {exc}"
+        return FileOutcome(path, converter.name, "done", tuple(ids), message)
+    log.info("%s: queued %d report(s) with %s", path.name, len(ids), converter.name)
+    message = f"queued {len(ids)} report(s)"
+    return FileOutcome(path, converter.name, "done", tuple(ids), message, moved)
+
+
+def _to_error(path: Path, converter: str, error_dir: Path, reason: str) -> FileOutcome:
+    log.warning("%s: not converted (%s): %s", path.name, converter, reason)
+    try:
+        moved = durable_move(path, error_dir)
+        atomic_write(
+            moved.with_name(moved.name + ERROR_SUFFIX), _reason_text(path, converter, reason)
+        )
+    except OSError as exc:
+        log.error("%s: could not move it to the error folder %s: %s", path.name, error_dir, exc)
+        return FileOutcome(path, converter, "error", (), f"{reason} (not moved: {exc})")
+    return FileOutcome(path, converter, "error", (), reason, moved)
+
+
+def _reason_text(path: Path, converter: str, reason: str) -> str:
+    return f"file: {path.name}\nconverter: {converter}\nreason: {reason}\n"
