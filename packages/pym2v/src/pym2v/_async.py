@@ -81,6 +81,10 @@ class AsyncEurogardAPI(BaseAPI):
         with translated():
             return await self._http.request(call.method, call.path, **self._options(call))
 
+    async def _send_chunks(self, call: proto.Call) -> tuple[Response, list[bytes]]:
+        with translated():
+            return await self._http.request_chunks(call.method, call.path, **self._options(call))
+
     async def _object(self, call: proto.Call) -> dict[str, Any]:
         return proto.json_object(await self._send(call))
 
@@ -329,8 +333,8 @@ class AsyncEurogardAPI(BaseAPI):
         in_flight = anyio.CapacityLimiter(slots)
         decoding = anyio.CapacityLimiter(1)
 
-        def decode(response: Response, window: tuple[int, int]) -> DataFrame:
-            return frames.batch(response, q, window, long=long)
+        def decode(response: Response, chunks: list[bytes], window: tuple[int, int]) -> DataFrame:
+            return frames.batch(response, q, window, long=long, chunks=chunks)
 
         logger.debug(
             "fetching %d window(s) of %d name(s), %d at a time", len(windows), len(q.names), slots
@@ -343,11 +347,12 @@ class AsyncEurogardAPI(BaseAPI):
                 # answers are in memory at once. Decoding runs off the event loop (a 30-day
                 # batch takes ~0.1 s), one batch at a time.
                 async with in_flight:
-                    response = await self._send(proto.data_call(q, *window, timeout=timeout))
+                    call = proto.data_call(q, *window, timeout=timeout)
+                    response, chunks = await self._send_chunks(call)
                     parts[index] = await anyio.to_thread.run_sync(
-                        decode, response, window, limiter=decoding
+                        decode, response, chunks, window, limiter=decoding
                     )
-                    del response
+                    del response, chunks
                 bar.update(1)
             except Exception as exc:
                 if not failures:

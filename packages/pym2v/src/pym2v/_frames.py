@@ -11,8 +11,9 @@ never yield a timestamp twice.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import orjson
@@ -113,10 +114,10 @@ def _decode_compact(body: bytes) -> list[Series] | None:
     orjson would build a dict, an int and a float object per point: for a 30-day batch of
     one-minute data for 5 names that is over a million objects, which costs several times the
     time and memory of the rest of the fetch. Points carry no strings and no nested arrays, so
-    each ``values`` array ends at the first ``]`` after it; its points are rewritten into one
-    flat JSON array of numbers, and the rest of the answer (names, shape) is parsed with the
-    arrays left empty. Anything unexpected returns ``None`` and the general decoder, which
-    reports exactly what is wrong, takes over.
+    each ``values`` array ends at the first ``]`` after it; its points are parsed natively
+    (:func:`_numbers`), and the rest of the answer (names, shape) is parsed with the arrays
+    left empty. Anything unexpected returns ``None`` and the general decoder, which reports
+    exactly what is wrong, takes over.
     """
     pieces: list[bytes] = []
     arrays: list[tuple[int, int]] = []  # where each array is; sliced one at a time, not all
@@ -130,32 +131,106 @@ def _decode_compact(body: bytes) -> list[Series] | None:
         arrays.append((start, end))
         position = end
     pieces.append(body[position:])
+    return _compact(b"".join(pieces), [partial(_cut, body, *a) for a in arrays])
+
+
+def _cut(body: bytes, start: int, end: int) -> bytes:
+    return body[start:end]
+
+
+def _split_chunks(chunks: list[bytes]) -> tuple[list[bytes], list[int] | None]:
+    """Cut a body that arrived in chunks at its ``values`` arrays, emptying ``chunks``.
+
+    Returns the body's pieces in order, each array's text alone in a piece, and the indices
+    of those pieces (``None`` if an array is not closed). Each chunk is dropped once cut, so
+    the body is never held twice, nor joined into one buffer.
+    """
+    pieces: list[bytes] = []
+    arrays: list[int] = []
+    current: list[bytes] | None = None  # the open array's parts
+    carry = b""  # a tail that may hold the start of the next ``"values":[``
+    chunks.reverse()
+    while chunks:
+        data = carry + chunks.pop()
+        carry = b""
+        while data:
+            if current is not None:
+                end = data.find(b"]")
+                if end < 0:
+                    current.append(data)
+                    break
+                current.append(data[:end])
+                arrays.append(len(pieces))
+                pieces.append(b"".join(current))
+                current, data = None, data[end:]
+                continue
+            found = data.find(_VALUES)
+            if found < 0:
+                keep = min(len(data), len(_VALUES) - 1)
+                pieces.append(data[: len(data) - keep])
+                carry = data[len(data) - keep :]
+                break
+            pieces.append(data[: found + len(_VALUES)])
+            current, data = [], data[found + len(_VALUES) :]
+    if current is not None:
+        pieces.extend(current)
+        return pieces, None
+    pieces.append(carry)
+    return pieces, arrays
+
+
+def _compact(skeleton: bytes, arrays: Sequence[Callable[[], bytes]]) -> list[Series] | None:
+    """The series of a compact answer: its ``skeleton`` (arrays emptied) and array texts."""
     try:
-        skeleton = orjson.loads(b"".join(pieces))
+        parsed = orjson.loads(skeleton)
     except orjson.JSONDecodeError:
         return None
-    results = skeleton.get("results") if isinstance(skeleton, dict) else None
+    results = parsed.get("results") if isinstance(parsed, dict) else None
     if not isinstance(results, list) or len(results) != len(arrays):
         return None
     decoded = []
-    for result, (start, end) in zip(results, arrays, strict=True):
+    for result, array in zip(results, arrays, strict=True):
         name = result.get("dataDefinitionKeyItemName") if isinstance(result, dict) else None
         if not isinstance(name, str) or result.get("values") != []:
             return None
-        series = _numbers(name, body[start:end])
+        series = _numbers(name, array())
         if series is None:
             return None
         decoded.append(series)
     return decoded
 
 
-def decode(response: Response) -> list[Series]:
-    """Decode a time-series answer into its series, checking its shape."""
-    fast = _decode_compact(response.content)
+def decode(response: Response, chunks: list[bytes] | None = None) -> list[Series]:
+    """Decode a time-series answer into its series, checking its shape.
+
+    ``chunks``: the body as it arrived (``request_chunks``), instead of ``response.content``;
+    the list is emptied.
+    """
+    if chunks is None:
+        body = response.content
+        fast = _decode_compact(body)
+    else:
+        pieces, arrays = _split_chunks(chunks)
+        fast = None
+        if arrays is not None:
+            at = set(arrays)
+            skeleton = b"".join(p for i, p in enumerate(pieces) if i not in at)
+            fast = _compact(skeleton, [partial(pieces.__getitem__, i) for i in arrays])
+        body = b""
+        if fast is None:
+            # Only a body that is not the platform's compact JSON is ever joined, into a read
+            # response for the errors that quote it.
+            body = b"".join(pieces)
+            response = Response(
+                response.status_code,
+                headers=response.headers,
+                content=body,
+                request=response.request,
+            )
     if fast is not None:
         return fast
     try:
-        data = orjson.loads(response.content)
+        data = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise format_error(response, "the body is not JSON") from None
     if not isinstance(data, dict) or not isinstance(data.get("results"), list):
@@ -233,10 +308,20 @@ def long_batch(
     return pl.concat(parts).sort(TIMESTAMP, NAME)
 
 
-def batch(response: Response, q: Query, window: tuple[int, int], *, long: bool) -> pl.DataFrame:
-    """One batch answer decoded into its wide or long frame (timestamps still epoch ms)."""
+def batch(
+    response: Response,
+    q: Query,
+    window: tuple[int, int],
+    *,
+    long: bool,
+    chunks: list[bytes] | None = None,
+) -> pl.DataFrame:
+    """One batch answer decoded into its wide or long frame (timestamps still epoch ms).
+
+    ``chunks``: the body as it arrived, if it was read with ``request_chunks``.
+    """
     build = long_batch if long else wide_batch
-    return build(decode(response), q.names, *window)
+    return build(decode(response, chunks), q.names, *window)
 
 
 def empty_wide(names: Sequence[str], *, timestamp: Any = TIMESTAMP_DTYPE) -> pl.DataFrame:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import datetime
 import logging
 import sys
-import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -79,6 +78,10 @@ class EurogardAPI(BaseAPI):
     def _send(self, call: proto.Call) -> Response:
         with translated():
             return self._http.request(call.method, call.path, **self._options(call))
+
+    def _send_chunks(self, call: proto.Call) -> tuple[Response, list[bytes]]:
+        with translated():
+            return self._http.request_chunks(call.method, call.path, **self._options(call))
 
     def _object(self, call: proto.Call) -> dict[str, Any]:
         return proto.json_object(self._send(call))
@@ -388,56 +391,67 @@ class EurogardAPI(BaseAPI):
         progress: bool,
         timeout: float | None,
     ) -> DataFrame:
-        def batch(window: tuple[int, int]) -> DataFrame:
-            response = self._send(proto.data_call(q, *window, timeout=timeout))
-            return frames.batch(response, q, window, long=long)
+        def fetch(window: tuple[int, int]) -> _Answer:
+            return self._send_chunks(proto.data_call(q, *window, timeout=timeout))
+
+        def decode(answer: _Answer, window: tuple[int, int]) -> DataFrame:
+            return frames.batch(answer[0], q, window, long=long, chunks=answer[1])
 
         if len(windows) == 1:
-            return frames.finish([batch(windows[0])], q, long=long)
+            return frames.finish([decode(fetch(windows[0]), windows[0])], q, long=long)
         s = self.settings
         slots = proto.in_flight(q, windows, s.max_concurrent_requests, s.max_buffered_bytes)
         logger.debug(
             "fetching %d window(s) of %d name(s), %d at a time", len(windows), len(q.names), slots
         )
-        return frames.finish(_run_batches(batch, windows, slots, progress), q, long=long)
+        parts = _run_batches(fetch, decode, windows, slots, progress)
+        return frames.finish(parts, q, long=long)
+
+
+_Answer = tuple[Response, list[bytes]]
 
 
 def _run_batches(
-    batch: Callable[[tuple[int, int]], DataFrame],
+    fetch: Callable[[tuple[int, int]], _Answer],
+    decode: Callable[[_Answer, tuple[int, int]], DataFrame],
     windows: list[tuple[int, int]],
     slots: int,
     progress: bool,
 ) -> list[DataFrame]:
-    """Each window's frame, ``slots`` windows at a time on worker threads, in window order.
+    """Each window's frame, fetched ``slots`` at a time on worker threads, in window order.
 
-    A worker sends its request with the blocking client and decodes the answer itself:
-    blocking sockets cost far less CPU per byte than an event loop, and the decoding (polars,
-    outside the GIL for most of its work) overlaps the other workers' transfers. A worker
-    holds one answer at a time, so ``slots`` bounds the answers in memory. The first failure
-    stops every batch not yet started and is raised once the running ones have returned.
+    Workers send the requests with the blocking client (blocking sockets cost far less CPU
+    per byte than an event loop) while the calling thread decodes the answers as they
+    arrive, one at a time. A window's slot is held until its answer is decoded, so at most
+    ``slots`` answers are in memory at once. The first failure is raised: batches not yet
+    started never are, and the running ones are waited for.
     """
-    failed = threading.Event()
-
-    def run(window: tuple[int, int]) -> DataFrame | None:
-        if failed.is_set():
-            return None
-        try:
-            return batch(window)
-        except BaseException:
-            failed.set()
-            raise
-
+    parts: list[DataFrame | None] = [None] * len(windows)
+    queued = iter(enumerate(windows))
+    running: dict[Future[_Answer], tuple[int, tuple[int, int]]] = {}
     bar = _progress(len(windows), progress)
     pool = ThreadPoolExecutor(slots, thread_name_prefix="pym2v-batch")
+
+    def start_next() -> None:
+        for index, window in queued:
+            running[pool.submit(fetch, window)] = (index, window)
+            return
+
     try:
-        futures = [pool.submit(run, window) for window in windows]
-        for future in as_completed(futures):
-            future.result()
-            bar.update(1)
-        return [part for future in futures if (part := future.result()) is not None]
+        for _ in range(slots):
+            start_next()
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                index, window = running.pop(future)
+                parts[index] = decode(future.result(), window)
+                del future
+                bar.update(1)
+                start_next()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
+    return [part for part in parts if part is not None]
 
 
 def _progress(total: int, enabled: bool) -> Any:

@@ -201,6 +201,63 @@ class Client(_BaseClient):
             RateLimitExceededError: the rate limiter could not grant in time.
             ConfigurationError: an invalid URL or a one-shot body that had to be re-sent.
         """
+        return self._request(
+            method,
+            url,
+            None,
+            params=params,
+            headers=headers,
+            json=json,
+            content=content,
+            data=data,
+            files=files,
+            timeout=timeout,
+            auth=auth,
+            idempotent=idempotent,
+            bucket=bucket,
+            raise_for_status=raise_for_status,
+        )
+
+    def request_chunks(
+        self, method: str, url: str | httpx2.URL, **options: Unpack[RequestOptions]
+    ) -> tuple[httpx2.Response, list[bytes]]:
+        """Like :meth:`request`, but return the body as the chunks it arrived in.
+
+        A large body (tens of MB) is never joined into one buffer, which would hold it twice
+        for a moment; the caller parses the pieces. Retries (a transport error while reading
+        the body too), the size limit and error mapping are those of :meth:`request`; the
+        chunks are those of the attempt that succeeded.
+
+        Returns:
+            The response, whose ``content`` is set only for a 4xx/5xx status (returned when
+            ``raise_for_status=False``), and its body's chunks (``b"".join`` them for the
+            whole body).
+
+        Raises:
+            The errors of :meth:`request`.
+        """
+        chunks: list[bytes] = []
+        response = self._request(method, url, chunks, **options)
+        return response, chunks
+
+    def _request(
+        self,
+        method: str,
+        url: str | httpx2.URL,
+        keep: list[bytes] | None,
+        *,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        json: Any = None,
+        content: RequestContent | None = None,
+        data: RequestData | None = None,
+        files: RequestFiles | None = None,
+        timeout: RequestTimeout = httpx2.USE_CLIENT_DEFAULT,
+        auth: RequestAuth = httpx2.USE_CLIENT_DEFAULT,
+        idempotent: bool | None = None,
+        bucket: str | None = None,
+        raise_for_status: bool = True,
+    ) -> httpx2.Response:
         flow = self._flow(
             method,
             url,
@@ -221,7 +278,7 @@ class Client(_BaseClient):
             while True:
                 try:
                     if type(action) is Send:
-                        outcome: httpx2.Response | None = self._send(action.request, auth)
+                        outcome: httpx2.Response | None = self._send(action.request, auth, keep)
                     elif type(action) is Acquire:
                         assert self._limiter is not None
                         self._limiter.acquire(action.bucket, key=action.key)
@@ -240,26 +297,26 @@ class Client(_BaseClient):
             flow.close()
             _ACTIVE.reset(token)
 
-    def _send(self, request: httpx2.Request, auth: RequestAuth) -> httpx2.Response:
+    def _send(
+        self, request: httpx2.Request, auth: RequestAuth, keep: list[bytes] | None = None
+    ) -> httpx2.Response:
         response = self._http.send(request, stream=True, auth=auth)
         try:
-            if self._max_bytes is None:
+            if self._max_bytes is None and keep is None:
                 response.read()
                 return response
-            limit = self._body_limit(response)
+            limit = None if self._max_bytes is None else self._body_limit(response)
             chunks: list[bytes] = []
             size = 0
             for chunk in response.iter_bytes():
                 size += len(chunk)
-                if size > limit:
+                if limit is not None and size > limit:
                     raise BodyTooLarge(limit, None)
                 chunks.append(chunk)
         except BaseException:
             response.close()
             raise
-        # What Response.read() does, with the size check in the loop.
-        response._content = b"".join(chunks)
-        return response
+        return _finish_body(response, chunks, keep)
 
     def get(self, url: str | httpx2.URL, **options: Unpack[RequestOptions]) -> httpx2.Response:
         """Send a GET request; see :meth:`request` for the options."""
@@ -400,6 +457,52 @@ class AsyncClient(_BaseClient):
         Returns:
             The response, body read.
         """
+        return await self._request(
+            method,
+            url,
+            None,
+            params=params,
+            headers=headers,
+            json=json,
+            content=content,
+            data=data,
+            files=files,
+            timeout=timeout,
+            auth=auth,
+            idempotent=idempotent,
+            bucket=bucket,
+            raise_for_status=raise_for_status,
+        )
+
+    async def request_chunks(
+        self, method: str, url: str | httpx2.URL, **options: Unpack[RequestOptions]
+    ) -> tuple[httpx2.Response, list[bytes]]:
+        """Like :meth:`request`, but return the body as the chunks it arrived in.
+
+        See :meth:`Client.request_chunks`.
+        """
+        chunks: list[bytes] = []
+        response = await self._request(method, url, chunks, **options)
+        return response, chunks
+
+    async def _request(
+        self,
+        method: str,
+        url: str | httpx2.URL,
+        keep: list[bytes] | None,
+        *,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        json: Any = None,
+        content: RequestContent | None = None,
+        data: RequestData | None = None,
+        files: RequestFiles | None = None,
+        timeout: RequestTimeout = httpx2.USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - HTTP timeout
+        auth: RequestAuth = httpx2.USE_CLIENT_DEFAULT,
+        idempotent: bool | None = None,
+        bucket: str | None = None,
+        raise_for_status: bool = True,
+    ) -> httpx2.Response:
         flow = self._flow(
             method,
             url,
@@ -420,7 +523,9 @@ class AsyncClient(_BaseClient):
             while True:
                 try:
                     if type(action) is Send:
-                        outcome: httpx2.Response | None = await self._send(action.request, auth)
+                        outcome: httpx2.Response | None = await self._send(
+                            action.request, auth, keep
+                        )
                     elif type(action) is Acquire:
                         assert self._limiter is not None
                         await self._limiter.aacquire(action.bucket, key=action.key)
@@ -439,26 +544,26 @@ class AsyncClient(_BaseClient):
             flow.close()
             _ACTIVE.reset(token)
 
-    async def _send(self, request: httpx2.Request, auth: RequestAuth) -> httpx2.Response:
+    async def _send(
+        self, request: httpx2.Request, auth: RequestAuth, keep: list[bytes] | None = None
+    ) -> httpx2.Response:
         response = await self._http.send(request, stream=True, auth=auth)
         try:
-            if self._max_bytes is None:
+            if self._max_bytes is None and keep is None:
                 await response.aread()
                 return response
-            limit = self._body_limit(response)
+            limit = None if self._max_bytes is None else self._body_limit(response)
             chunks: list[bytes] = []
             size = 0
             async for chunk in response.aiter_bytes():
                 size += len(chunk)
-                if size > limit:
+                if limit is not None and size > limit:
                     raise BodyTooLarge(limit, None)
                 chunks.append(chunk)
         except BaseException:
             await response.aclose()
             raise
-        # What Response.aread() does, with the size check in the loop.
-        response._content = b"".join(chunks)
-        return response
+        return _finish_body(response, chunks, keep)
 
     async def get(
         self, url: str | httpx2.URL, **options: Unpack[RequestOptions]
@@ -516,3 +621,19 @@ class AsyncClient(_BaseClient):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _finish_body(
+    response: httpx2.Response, chunks: list[bytes], keep: list[bytes] | None
+) -> httpx2.Response:
+    """Store a fully read body as ``content`` (what ``Response.read()`` does), or as chunks.
+
+    Chunks go to ``keep`` when the caller asked for them; an error answer is joined too, as
+    the pipeline reads it for its error message.
+    """
+    if keep is not None:
+        keep[:] = chunks
+        if response.status_code < 400:
+            return response
+    response._content = b"".join(chunks)
+    return response

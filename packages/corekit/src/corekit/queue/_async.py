@@ -256,7 +256,7 @@ class AsyncQueue(Generic[_Q]):
         return await self._call(self._queue.next_ready_at)
 
     async def size(self) -> int:
-        """Items pending or leased, like ``len()`` of the sync queue."""
+        """Items counted against ``capacity``, like ``len()`` of the sync queue."""
         return await self._call(self._queue.__len__)
 
     async def aclose(self) -> None:

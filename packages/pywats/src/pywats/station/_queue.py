@@ -302,6 +302,9 @@ class ReportQueue:
         A report whose id is already queued (in any state, until its done entry is purged)
         is not stored again: the existing entry is returned.
 
+        Check reports before enqueueing them (the converter pipeline does): the uploader
+        sends the stored bytes as they are, and a report WATS refuses goes dead.
+
         Args:
             report: a report model, or its WSJF bytes (stored exactly as given).
             source: the file it came from, shown in listings.
