@@ -221,12 +221,7 @@ def decode(response: Response, chunks: list[bytes] | None = None) -> list[Series
             # Only a body that is not the platform's compact JSON is ever joined, into a read
             # response for the errors that quote it.
             body = b"".join(pieces)
-            response = Response(
-                response.status_code,
-                headers=response.headers,
-                content=body,
-                request=response.request,
-            )
+            response = Response(response.status_code, content=body, request=response.request)
     if fast is not None:
         return fast
     try:
