@@ -68,9 +68,11 @@ def test_sigkill_during_uploads_loses_and_duplicates_nothing(
     assert emulator_process.stats()["reports"] == REPORTS
     submissions = emulator_process.submissions()
     # At-least-once delivery made exactly-once in effect by the id: an upload cut by a kill
-    # is sent again after the restart and the server overwrites the same report.
+    # is sent again after the restart. If the server had stored the cut one, it overwrites it
+    # (receiveCount 2, still one report); if the kill came before the server handled it (here
+    # during the injected latency), the POST is in the request log but stored nothing.
     repeats = sum(h["receiveCount"] - 1 for h in headers)
-    assert submissions == REPORTS + repeats
+    assert REPORTS + repeats <= submissions <= REPORTS + CYCLES * 8
     assert repeats <= CYCLES * 8  # at most the uploads in flight at each kill
     assert files_in(station.watch) == []
     assert len(files_in(station.done)) == REPORTS
@@ -82,7 +84,7 @@ def test_sigkill_during_uploads_loses_and_duplicates_nothing(
         cut = {i for i in ids if any(a.outcome == "expired" for a in queue.history(i))}
         assert all(queue.get(i).state == "done" for i in ids)  # type: ignore[union-attr]
     assert len(cut) >= CYCLES // 2, f"only {len(cut)} uploads were cut by {CYCLES} kills"
-    print(f"kills cut {len(cut)} uploads; {submissions} POSTs for {REPORTS} reports")
+    print(f"kills cut {len(cut)} uploads; {submissions} POSTs, {repeats} stored twice")
     records = station.log_records()
     assert any(r["message"].startswith("station started") for r in records)
     assert any("shutting down" in r["message"] for r in records)
