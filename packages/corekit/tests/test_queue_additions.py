@@ -427,3 +427,93 @@ def test_hold_survives_reopen_and_is_not_recovered(tmp_path: Path, clock: FakeCl
         assert q.lease() == []
         assert q.counts()[HELD] == 1
         assert len(q) == 1
+
+
+# --- put_many / ack_many ---------------------------------------------------------------------
+
+
+async def test_put_many_stores_all_and_dedupes_keys(h: Harness) -> None:
+    q = h.make()
+    old = await q.put("old", key="k0")
+    items = await q.put_many(
+        ["a", "b", "old again", "a again", {"n": 1}],
+        keys=["k1", "k2", "k0", "k1", None],
+        metas=[{"m": 1}, None, None, None, {"m": 5}],
+        priority=3,
+    )
+    assert [i.payload for i in items] == ["a", "b", "old", "a", {"n": 1}]
+    assert items[2].id == old.id
+    assert items[3].id == items[0].id  # a key repeated in the batch is stored once
+    assert items[0].meta == {"m": 1}
+    assert items[4].meta == {"m": 5}
+    assert {i.priority for i in (items[0], items[1], items[4])} == {3}
+    assert (await q.counts())[PENDING] == 4
+    got = await q.get(items[1].id)
+    assert got is not None
+    assert got.payload == "b"
+    assert got.key == "k2"
+    leased = await q.lease(10)
+    assert sorted(i.id for i in leased) == sorted({i.id for i in items})
+
+
+async def test_put_many_without_keys_and_empty(h: Harness) -> None:
+    q = h.make()
+    assert await q.put_many([]) == []
+    items = await q.put_many(["x", "y"], delay=5.0)
+    assert [i.key for i in items] == [None, None]
+    assert await q.lease() == []
+    h.clock.advance(5.0)
+    assert len(await q.lease(5)) == 2
+
+
+async def test_put_many_is_all_or_nothing_at_capacity(h: Harness) -> None:
+    q = h.make(capacity=3)
+    await q.put("a", key="a")
+    with pytest.raises(QueueFullError, match="the 3 new items do not fit; nothing was stored"):
+        await q.put_many(["b", "c", "d"], keys=["b", "c", "d"])
+    assert (await q.counts())[PENDING] == 1
+    # Known keys need no room: they store nothing.
+    items = await q.put_many(["a", "b", "c"], keys=["a", "b", "c"])
+    assert [i.payload for i in items] == ["a", "b", "c"]
+    assert (await q.counts())[PENDING] == 3
+    assert len(await q.put_many(["a"], keys=["a"])) == 1  # full, but nothing new
+
+
+async def test_put_many_checks_its_arguments(h: Harness) -> None:
+    q = h.make()
+    with pytest.raises(ConfigurationError, match="one key and one meta per payload"):
+        await q.put_many(["a", "b"], keys=["a"])
+    with pytest.raises(ConfigurationError, match="one key and one meta per payload"):
+        await q.put_many(["a"], metas=[None, None])
+    with pytest.raises(ConfigurationError):
+        await q.put_many(["a", {1, 2}])
+    with pytest.raises(ConfigurationError, match="max_attempts"):
+        await q.put_many(["a"], max_attempts=0)
+    assert (await q.counts())[PENDING] == 0
+    items = await q.put_many(["a"], max_attempts=7)
+    assert items[0].max_attempts == 7
+
+
+async def test_ack_many_acks_held_leases_and_returns_the_rest(h: Harness) -> None:
+    q = h.make(lease_time=10.0)
+    await q.put_many(["a", "b", "c"])
+    first = await q.lease(3)
+    lost = first[2]
+    h.clock.advance(11.0)  # c's lease (and the others') expire; c is recovered and re-leased
+    await q.recover_expired()
+    again = await q.lease(3)
+    assert {i.id for i in again} == {i.id for i in first}
+    await q.ack_many(again[:2])  # a and b done under the new lease
+    refused = await q.ack_many(first, details=[{"latency_s": 0.1}, None, None])
+    assert [i.id for i in refused] == [i.id for i in first]  # every old token is refused
+    left = await q.ack_many([i for i in again if i.id == lost.id], details=[{"latency_s": 0.5}])
+    assert left == []
+    counts = await q.counts()
+    assert counts[DONE] == 3
+    assert counts[LEASED] == 0
+    history = await q.history(lost.id)
+    assert history[-1].action == "ack"
+    assert history[-1].detail == {"latency_s": 0.5}
+    assert await q.ack_many([]) == []
+    with pytest.raises(ConfigurationError, match="one detail per item"):
+        await q.ack_many(again, details=[None])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Generic, Literal, ParamSpec, Self, TypeVar
 
@@ -91,6 +91,27 @@ class AsyncQueue(Generic[_Q]):
             meta=meta,
         )
 
+    async def put_many(
+        self,
+        payloads: Sequence[object],
+        *,
+        keys: Sequence[str | None] | None = None,
+        metas: Sequence[dict[str, Any] | None] | None = None,
+        priority: int = 0,
+        delay: float = 0.0,
+        max_attempts: int | None = None,
+    ) -> list[QueueItem]:
+        """Store several items in one atomic step; see :meth:`~corekit.queue.QueueBase.put_many`."""
+        return await self._call(
+            self._queue.put_many,
+            payloads,
+            keys=keys,
+            metas=metas,
+            priority=priority,
+            delay=delay,
+            max_attempts=max_attempts,
+        )
+
     async def lease(self, n: int = 1, *, lease_time: float | None = None) -> list[QueueItem]:
         """Lease up to ``n`` items; see :meth:`~corekit.queue.QueueBase.lease`."""
         return await self._call(self._queue.lease, n, lease_time=lease_time)
@@ -129,6 +150,15 @@ class AsyncQueue(Generic[_Q]):
     async def ack(self, item: QueueItem, *, detail: dict[str, Any] | None = None) -> None:
         """Mark a leased item done; see :meth:`~corekit.queue.QueueBase.ack`."""
         await self._call(self._queue.ack, item, detail=detail)
+
+    async def ack_many(
+        self,
+        items: Sequence[QueueItem],
+        *,
+        details: Sequence[dict[str, Any] | None] | None = None,
+    ) -> list[QueueItem]:
+        """Mark several leased items done at once; see :meth:`~corekit.queue.QueueBase.ack_many`."""
+        return await self._call(self._queue.ack_many, items, details=details)
 
     async def ack_and_lease(
         self,

@@ -10,10 +10,10 @@ from __future__ import annotations
 import abc
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
 from corekit.clock import Clock
 from corekit.errors import ConfigurationError, QueueClosedError, QueueFullError
@@ -43,6 +43,27 @@ _IDLE_FLOOR = 0.01
 """Shortest poll when something is due but another consumer took it first."""
 
 
+class NewEntry(NamedTuple):
+    """One item of a :meth:`QueueBase.put_many`, checked and encoded."""
+
+    payload: str
+    key: str | None
+    meta: str | None
+
+
+def new_count(entries: Iterable[NewEntry], known: Callable[[str], bool]) -> int:
+    """How many rows ``entries`` add: unkeyed ones, and distinct keys ``known`` says are new."""
+    keys: set[str] = set()
+    count = 0
+    for entry in entries:
+        if entry.key is None:
+            count += 1
+        elif entry.key not in keys:
+            keys.add(entry.key)
+            count += 0 if known(entry.key) else 1
+    return count
+
+
 def next_wait(poll_interval: float, ready_at: float | None, now: float) -> float:
     """Seconds ``lease_wait`` sleeps before asking again.
 
@@ -55,14 +76,17 @@ def next_wait(poll_interval: float, ready_at: float | None, now: float) -> float
     return wait if wait > 0 else min(poll_interval, _IDLE_FLOOR)
 
 
-def full_error(name: str, capacity: int, waiting: int, *, with_dead: bool) -> QueueFullError:
-    """Build the error a put raises when the queue is at capacity."""
+def full_error(
+    name: str, capacity: int, waiting: int, *, with_dead: bool, adding: int = 1
+) -> QueueFullError:
+    """Build the error a put raises when the queue is at capacity (or too full for a batch)."""
     which = "pending, leased, held or dead" if with_dead else "pending, leased or held"
     hint = "requeue or purge dead items, " if with_dead else ""
+    batch = f" and the {adding} new items do not fit" if adding > 1 else ""
     msg = (
-        f"queue {name!r} is full: {waiting} items are {which} and capacity is "
-        f"{capacity}; nothing was stored. Consume items (lease + ack), {hint}release held "
-        "items or raise capacity."
+        f"queue {name!r} is full: {waiting} items are {which}, capacity is "
+        f"{capacity}{batch}; nothing was stored. Consume items (lease + ack), {hint}release "
+        "held items or raise capacity."
     )
     return QueueFullError(msg)
 
@@ -162,10 +186,23 @@ class QueueBase(abc.ABC):
     ) -> QueueItem: ...
 
     @abc.abstractmethod
+    def _put_many(
+        self,
+        entries: list[NewEntry],
+        *,
+        priority: int,
+        delay: float,
+        max_attempts: int,
+    ) -> list[QueueItem]: ...
+
+    @abc.abstractmethod
     def _lease(self, n: int, lease_time: float) -> list[QueueItem]: ...
 
     @abc.abstractmethod
     def _ack(self, item: QueueItem, detail: str | None) -> None: ...
+
+    @abc.abstractmethod
+    def _ack_many(self, items: list[QueueItem], details: list[str | None]) -> list[QueueItem]: ...
 
     def _ack_and_lease(
         self, item: QueueItem, detail: str | None, n: int, lease_time: float
@@ -298,6 +335,67 @@ class QueueBase(abc.ABC):
                 meta=meta_text,
             )
 
+    def put_many(
+        self,
+        payloads: Sequence[object],
+        *,
+        keys: Sequence[str | None] | None = None,
+        metas: Sequence[dict[str, Any] | None] | None = None,
+        priority: int = 0,
+        delay: float = 0.0,
+        max_attempts: int | None = None,
+    ) -> list[QueueItem]:
+        """Store several items in one atomic step (one commit, one fsync on a durable queue).
+
+        Each item behaves as a :meth:`put` of it: a key already in the queue (or earlier in
+        the same batch) stores nothing new and gives the stored item. Either every new item
+        is stored or, when they do not all fit in ``capacity``, none is.
+
+        Args:
+            payloads: JSON values, one per item.
+            keys: deduplication keys, one per payload (``None`` entries for no key).
+            metas: small JSON objects listed with the items, one per payload.
+            priority: higher is leased first (the same for every item).
+            delay: seconds before the items may be leased.
+            max_attempts: leases before a nack dead-letters an item; default the queue's.
+
+        Returns:
+            The stored items (the existing one for a known key), in the order given.
+
+        Raises:
+            ConfigurationError: a payload is not JSON, the lists differ in length, or an
+                argument is invalid; nothing was stored.
+            QueueFullError: the new items do not fit; nothing was stored.
+            QueueClosedError: the queue was closed.
+        """
+        values = list(payloads)
+        key_list = [None] * len(values) if keys is None else list(keys)
+        meta_list: list[dict[str, Any] | None] = (
+            [None] * len(values) if metas is None else list(metas)
+        )
+        if not len(key_list) == len(meta_list) == len(values):
+            msg = (
+                f"put_many needs one key and one meta per payload: got {len(values)} payloads, "
+                f"{len(key_list)} keys and {len(meta_list)} metas"
+            )
+            raise ConfigurationError(msg)
+        priority = check_priority(priority)
+        delay = check_seconds("delay", delay, positive=False)
+        attempts = (
+            self.max_attempts
+            if max_attempts is None
+            else check_int("max_attempts", max_attempts, minimum=1)
+        )
+        entries = [
+            NewEntry(encode_payload(value), check_key(key), encode_object("meta", meta))
+            for value, key, meta in zip(values, key_list, meta_list, strict=True)
+        ]
+        if not entries:
+            return []
+        with self._lock:
+            self._check_open()
+            return self._put_many(entries, priority=priority, delay=delay, max_attempts=attempts)
+
     def lease(self, n: int = 1, *, lease_time: float | None = None) -> list[QueueItem]:
         """Lease up to ``n`` leasable items: highest priority, then longest due, then oldest.
 
@@ -373,6 +471,40 @@ class QueueBase(abc.ABC):
         with self._lock:
             self._check_open()
             self._ack(item, text)
+
+    def ack_many(
+        self,
+        items: Sequence[QueueItem],
+        *,
+        details: Sequence[dict[str, Any] | None] | None = None,
+    ) -> list[QueueItem]:
+        """Mark several leased items done in one atomic step (one commit, one fsync).
+
+        A worker that finishes many items at once pays one durable commit for all of them.
+        Unlike :meth:`ack`, an item whose lease is no longer held does not raise: it is left
+        as it is and returned, and the others are acked.
+
+        Args:
+            items: items as returned by :meth:`lease` or :meth:`extend`.
+            details: JSON objects recorded in the items' :meth:`history`, one per item.
+
+        Returns:
+            The items that were not acked because their lease changed (empty when all were).
+
+        Raises:
+            ConfigurationError: ``details`` differs in length from ``items``.
+        """
+        checked = [check_item(item) for item in items]
+        given = [None] * len(checked) if details is None else list(details)
+        if len(given) != len(checked):
+            msg = f"ack_many needs one detail per item: got {len(checked)} items and {len(given)}"
+            raise ConfigurationError(msg)
+        texts = [encode_object("detail", detail) for detail in given]
+        if not checked:
+            return []
+        with self._lock:
+            self._check_open()
+            return self._ack_many(checked, texts)
 
     def ack_and_lease(
         self,

@@ -19,7 +19,8 @@ import secrets
 from dataclasses import dataclass
 
 from corekit.clock import Clock, system_clock
-from corekit.queue._base import QueueBase, full_error
+from corekit.errors import LeaseError
+from corekit.queue._base import NewEntry, QueueBase, full_error, new_count
 from corekit.queue._model import (
     EXPIRED,
     EXPIRED_ON_LAST_ATTEMPT,
@@ -225,6 +226,37 @@ class MemoryQueue(QueueBase):
         self._index(row)
         return row.snapshot()
 
+    def _put_many(
+        self,
+        entries: list[NewEntry],
+        *,
+        priority: int,
+        delay: float,
+        max_attempts: int,
+    ) -> list[QueueItem]:
+        if self.capacity is not None:
+            adding = new_count(entries, self._keys.__contains__)
+            waiting = self._waiting()
+            if adding and waiting + adding > self.capacity:
+                raise full_error(
+                    self.name,
+                    self.capacity,
+                    waiting,
+                    with_dead=self.capacity_includes_dead,
+                    adding=adding,
+                )
+        return [
+            self._put(
+                entry.payload,
+                entry.key,
+                priority=priority,
+                delay=delay,
+                max_attempts=max_attempts,
+                meta=entry.meta,
+            )
+            for entry in entries
+        ]
+
     def _lease(self, n: int, lease_time: float) -> list[QueueItem]:
         self._recover_expired()
         now = self.clock.time()
@@ -257,6 +289,15 @@ class MemoryQueue(QueueBase):
         row.updated_at = now = self.clock.time()
         self._set_status(row, _DONE)
         self._record(row, "ack", now, None, detail)
+
+    def _ack_many(self, items: list[QueueItem], details: list[str | None]) -> list[QueueItem]:
+        refused: list[QueueItem] = []
+        for item, detail in zip(items, details, strict=True):
+            try:
+                self._ack(item, detail)
+            except LeaseError:
+                refused.append(item)
+        return refused
 
     def _nack(
         self,

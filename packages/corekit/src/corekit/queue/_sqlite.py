@@ -45,7 +45,7 @@ from typing import Any, Literal, TypeVar
 
 from corekit.clock import Clock, system_clock
 from corekit.errors import ConfigurationError, LeaseError, QueueError
-from corekit.queue._base import QueueBase, full_error
+from corekit.queue._base import NewEntry, QueueBase, full_error, new_count
 from corekit.queue._model import (
     EXPIRED,
     EXPIRED_ON_LAST_ATTEMPT,
@@ -324,6 +324,65 @@ class SQLiteQueue(QueueBase):
             decode_object(meta),
         )
 
+    def _put_many(
+        self,
+        entries: list[NewEntry],
+        *,
+        priority: int,
+        delay: float,
+        max_attempts: int,
+    ) -> list[QueueItem]:
+        items: list[QueueItem] = []
+        with self._transaction() as conn:
+
+            def known(key: str) -> bool:
+                return conn.execute(self._sql.by_key, (key,)).fetchone() is not None
+
+            if self.capacity is not None:
+                adding = new_count(entries, known)
+                waiting = conn.execute(self._sql.waiting).fetchone()[0]
+                if adding and waiting + adding > self.capacity:
+                    raise full_error(
+                        self.name,
+                        self.capacity,
+                        waiting,
+                        with_dead=self.capacity_includes_dead,
+                        adding=adding,
+                    )
+            now = self.clock.time()
+            not_before = now + delay
+            for payload, key, meta in entries:
+                if key is not None:
+                    found = conn.execute(self._sql.by_key, (key,)).fetchone()
+                    if found is not None:
+                        items.append(_item(found))
+                        continue
+                cursor = conn.execute(
+                    self._sql.insert,
+                    (payload, key, priority, max_attempts, not_before, now, now, meta),
+                )
+                item_id = cursor.lastrowid
+                assert item_id is not None
+                items.append(
+                    QueueItem(
+                        item_id,
+                        payload,
+                        key,
+                        priority,
+                        QueueItemStatus.PENDING,
+                        0,
+                        max_attempts,
+                        not_before,
+                        now,
+                        now,
+                        None,
+                        None,
+                        None,
+                        decode_object(meta),
+                    )
+                )
+        return items
+
     def _lease(self, n: int, lease_time: float) -> list[QueueItem]:
         token = secrets.token_hex(16)
         execute = self._conn.execute
@@ -406,6 +465,14 @@ class SQLiteQueue(QueueBase):
         if not acked:
             msg = f"cannot ack item {item.id} of queue {self.name!r}: its lease changed"
             raise LeaseError(msg)
+
+    def _ack_many(self, items: list[QueueItem], details: list[str | None]) -> list[QueueItem]:
+        with self._transaction() as conn:
+            return [
+                item
+                for item, detail in zip(items, details, strict=True)
+                if not self._ack_in(conn, item, detail)
+            ]
 
     def _ack_and_lease(
         self, item: QueueItem, detail: str | None, n: int, lease_time: float
