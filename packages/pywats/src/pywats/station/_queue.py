@@ -27,7 +27,7 @@ import logging
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -296,6 +296,41 @@ class ReportQueue:
 
     # --- enqueue --------------------------------------------------------------------------
 
+    def _prepare(
+        self, report: ReportBase | bytes, source: str | None
+    ) -> tuple[str, str, dict[str, Any]]:
+        """The report id, the WSJF text to store and the listing fields of one report."""
+        if isinstance(report, ReportBase):
+            data = report.to_wsjf()
+            report_id = str(report.id)
+            meta: dict[str, Any] = {
+                "pn": report.part_number,
+                "sn": report.serial_number,
+                "kind": "R" if getattr(report, "type", "T") == "R" else "T",
+            }
+        else:
+            data = bytes(report)
+            report_id, meta = _describe(data)
+        try:
+            text = data.decode()
+        except UnicodeDecodeError as exc:
+            raise ConversionError(f"parse: the WSJF is not UTF-8 ({exc})") from None
+        meta["source"] = source
+        return report_id, text, meta
+
+    def _full(self, report_ids: builtins.list[str]) -> QueueFullError:
+        if len(report_ids) == 1:
+            which = f"report {report_ids[0]} was"
+        else:
+            which = f"none of the {len(report_ids)} reports {', '.join(report_ids)} was"
+        msg = (
+            f"the report queue {str(self.path)!r} is full: it holds {self.capacity} "
+            f"reports not yet delivered, so {which} stored. Check the "
+            "connection to WATS (`pywats station status`), requeue, export or purge dead "
+            "reports (`pywats station queue list --state dead`), or raise [queue] capacity."
+        )
+        return QueueFullError(msg)
+
     def enqueue(self, report: ReportBase | bytes, *, source: str | None = None) -> QueuedReport:
         """Store a report durably (on the disk when this returns) for upload.
 
@@ -317,22 +352,7 @@ class ReportQueue:
             QueueFullError: the queue holds ``capacity`` reports not done; nothing stored.
             StationError: the queue file could not be written (e.g. the disk is full).
         """
-        if isinstance(report, ReportBase):
-            data = report.to_wsjf()
-            report_id = str(report.id)
-            meta: dict[str, Any] = {
-                "pn": report.part_number,
-                "sn": report.serial_number,
-                "kind": "R" if getattr(report, "type", "T") == "R" else "T",
-            }
-        else:
-            data = bytes(report)
-            report_id, meta = _describe(data)
-        try:
-            text = data.decode()
-        except UnicodeDecodeError as exc:
-            raise ConversionError(f"parse: the WSJF is not UTF-8 ({exc})") from None
-        meta["source"] = source
+        report_id, text, meta = self._prepare(report, source)
         with self._lock:
             try:
                 found = self._queue.get_by_key(report_id)
@@ -340,14 +360,7 @@ class ReportQueue:
                     return self._report(found)
                 item = self._queue.put(text, key=report_id, meta=meta)
             except CoreQueueFullError as exc:
-                msg = (
-                    f"the report queue {str(self.path)!r} is full: it holds {self.capacity} "
-                    "reports not yet delivered, so report "
-                    f"{report_id} was not stored. Check the connection to WATS "
-                    "(`pywats station status`), requeue, export or purge dead reports "
-                    "(`pywats station queue list --state dead`), or raise [queue] capacity."
-                )
-                raise QueueFullError(msg) from exc
+                raise self._full([report_id]) from exc
             except QueueError as exc:
                 msg = (
                     f"report {report_id} could not be stored in {str(self.path)!r}: {exc}. "
@@ -356,6 +369,58 @@ class ReportQueue:
                 raise StationError(msg) from exc
         self._emit("queued", report_id, source)
         return self._report(item)
+
+    def enqueue_many(
+        self, reports: Iterable[ReportBase | bytes], *, source: str | None = None
+    ) -> builtins.list[QueuedReport]:
+        """Store several reports (e.g. those of one file) in one durable commit.
+
+        All or nothing: when this returns every report is on the disk; when it raises,
+        none was stored. Each report behaves as in :meth:`enqueue` (an id already queued
+        stores nothing new). One commit means one fsync, so a file of many reports is
+        queued much faster than by one :meth:`enqueue` per report.
+
+        Args:
+            reports: report models or their WSJF bytes.
+            source: the file they came from, shown in listings.
+
+        Returns:
+            The queued reports, in the order given.
+
+        Raises:
+            ConversionError: some bytes are not a WSJF report with a UUID ``id``.
+            QueueFullError: the new reports do not all fit; nothing stored.
+            StationError: the queue file could not be written (e.g. the disk is full).
+        """
+        prepared = [self._prepare(report, source) for report in reports]
+        if not prepared:
+            return []
+        ids = [report_id for report_id, _, _ in prepared]
+        with self._lock:
+            try:
+                known = {
+                    report_id for report_id in ids if self._queue.get_by_key(report_id) is not None
+                }
+                items = self._queue.put_many(
+                    [text for _, text, _ in prepared],
+                    keys=ids,
+                    metas=[meta for _, _, meta in prepared],
+                )
+            except CoreQueueFullError as exc:
+                raise self._full(ids) from exc
+            except QueueError as exc:
+                msg = (
+                    f"{len(ids)} reports ({', '.join(ids)}) could not be stored in "
+                    f"{str(self.path)!r}: {exc}. Check free disk space and permissions."
+                )
+                raise StationError(msg) from exc
+        emitted: set[str] = set()
+        for report_id in ids:
+            if report_id not in known and report_id not in emitted:
+                emitted.add(report_id)
+                self._emit("queued", report_id, source)
+        now = self.clock.time()
+        return [self._report(item, now) for item in items]
 
     # --- reading --------------------------------------------------------------------------
 
@@ -611,6 +676,44 @@ class ReportQueue:
         with self._lock:
             self._call("ack", lambda: self._queue.ack(claim.item, detail=detail))
         self._emit("submitted", claim.report_id)
+
+    def complete_many(
+        self,
+        claims: Sequence[Claim],
+        *,
+        status_code: int | None = None,
+        latencies: Sequence[float | None] | None = None,
+    ) -> builtins.list[Claim]:
+        """Mark several uploaded reports done in one durable commit.
+
+        A claim whose lease changed meanwhile (it expired and another attempt took the
+        report) is left to that attempt: it is returned, not raised, and the others are
+        still marked done. The report was delivered either way; the other attempt only
+        sends the same id again, which WATS overwrites.
+
+        Args:
+            claims: the claims of reports the server accepted.
+            status_code: the HTTP status the server answered.
+            latencies: seconds each upload took, one per claim.
+
+        Returns:
+            The claims that were not marked done (their lease changed).
+        """
+        given = [None] * len(claims) if latencies is None else list(latencies)
+        if len(given) != len(claims):
+            msg = f"complete_many needs one latency per claim: {len(claims)} != {len(given)}"
+            raise StationError(msg)
+        details = [{"status": status_code, "latency_s": latency} for latency in given]
+        with self._lock:
+            refused = self._call(
+                "ack",
+                lambda: self._queue.ack_many([claim.item for claim in claims], details=details),
+            )
+        lost = {item.id for item in refused}
+        for claim in claims:
+            if claim.item.id not in lost:
+                self._emit("submitted", claim.report_id)
+        return [claim for claim in claims if claim.item.id in lost]
 
     def retry_later(
         self,
