@@ -9,6 +9,7 @@ lock the head row with ``SELECT ... FOR UPDATE``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -106,6 +107,7 @@ class Database:
         )
 
         self._pool: asyncpg.Pool | None = None
+        self._pool_lock = asyncio.Lock()
         self._pool_size = pool_size
 
     async def hot_pool(self) -> asyncpg.Pool | None:
@@ -116,24 +118,25 @@ class Database:
         if self.is_sqlite:
             return None
         if self._pool is None:
-            import asyncpg
-
-            dsn = make_url(self.url).set(drivername="postgresql")
-            pool = await asyncpg.create_pool(
-                dsn.render_as_string(hide_password=False),
-                min_size=1,
-                max_size=self._pool_size,
-                max_inactive_connection_lifetime=1800,
-                # The hot path's statements leave no session state (no SET, LISTEN, advisory
-                # lock or open transaction), so the default reset query on every release would
-                # be one more round trip per statement for nothing.
-                reset=_no_reset,
-            )
-            if self._pool is None:
-                self._pool = pool
-            else:  # another task made one meanwhile
-                await pool.close()
+            async with self._pool_lock:  # one pool, however many requests arrive at once
+                if self._pool is None:
+                    self._pool = await self._create_pool()
         return self._pool
+
+    async def _create_pool(self) -> asyncpg.Pool:
+        import asyncpg
+
+        dsn = make_url(self.url).set(drivername="postgresql")
+        return await asyncpg.create_pool(
+            dsn.render_as_string(hide_password=False),
+            min_size=1,
+            max_size=self._pool_size,
+            max_inactive_connection_lifetime=1800,
+            # The hot path's statements leave no session state (no SET, LISTEN, advisory
+            # lock or open transaction), so the default reset query on every release would
+            # be one more round trip per statement for nothing.
+            reset=_no_reset,
+        )
 
     @property
     def is_sqlite(self) -> bool:
