@@ -64,12 +64,15 @@ def _serve(url: str, keys: Path) -> tuple[subprocess.Popen[bytes], str]:
     }
     cmd = [sys.executable, "-m", "timeline", "serve", "--workers", "2", "--port", str(port)]
     process = subprocess.Popen([*cmd, "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    return process, _wait_ready(process, f"http://127.0.0.1:{port}", "/health/ready")
+
+
+def _wait_ready(process: subprocess.Popen[bytes], base: str, path: str) -> str:
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         try:
-            if httpx2.get(f"{base}/health/ready", timeout=2).status_code == 200:
-                return process, base
+            if httpx2.get(f"{base}{path}", timeout=2).status_code == 200:
+                return base
         except httpx2.TransportError:
             pass
         time.sleep(0.2)
@@ -94,9 +97,14 @@ class _Connection:
         return cls(*await asyncio.open_connection(host, int(port)))
 
     async def post(self, path: str, headers: bytes, body: bytes) -> tuple[int, bytes]:
+        return await self.request(b"POST", path, headers, body)
+
+    async def request(
+        self, method: bytes, path: str, headers: bytes, body: bytes
+    ) -> tuple[int, bytes]:
         self.writer.write(
-            b"POST %s HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-            b"%sContent-Length: %d\r\n\r\n%s" % (path.encode(), headers, len(body), body)
+            b"%s %s HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+            b"%sContent-Length: %d\r\n\r\n%s" % (method, path.encode(), headers, len(body), body)
         )
         status = int((await self.reader.readline()).split()[1])
         length = 0
@@ -108,6 +116,47 @@ class _Connection:
 
     def close(self) -> None:
         self.writer.close()
+
+
+async def _http_gets(base: str, path: str, total: int) -> float:
+    """Requests/s of ``GET path`` with the same clients as the appends (the HTTP ceiling)."""
+    counter = iter(range(total))
+    connections = [await _Connection.open(base) for _ in range(CONCURRENCY)]
+
+    async def worker(conn: _Connection) -> None:
+        for _ in counter:
+            status, answer = await conn.request(b"GET", path, b"", b"")
+            if status != 200:
+                raise SystemExit(f"GET {path} failed: {status} {answer[:300]!r}")
+
+    start = time.perf_counter()
+    try:
+        await asyncio.gather(*(worker(conn) for conn in connections))
+    finally:
+        for conn in connections:
+            conn.close()
+    return total / (time.perf_counter() - start)
+
+
+def bare_app() -> Any:
+    """A FastAPI app with one route and nothing else: what the framework costs by itself."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/")
+    async def root() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def _serve_bare() -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    cmd = [sys.executable, "-m", "uvicorn", "--factory", "bench_timeline:bare_app"]
+    cmd += ["--app-dir", str(Path(__file__).parent), "--workers", "2", "--port", str(port)]
+    process = subprocess.Popen([*cmd, "--log-level", "warning"], stdout=subprocess.DEVNULL)
+    return process, _wait_ready(process, f"http://127.0.0.1:{port}", "/")
 
 
 async def _http_appends(base: str, token: str, subjects: list[str], total: int) -> float:
@@ -299,9 +348,16 @@ def main() -> None:
                 across = asyncio.run(_http_appends(base, token, spread, n))
                 one = asyncio.run(_http_appends(base, token, single, n))
                 floor = asyncio.run(_floor(dsn, spread, n))
+                live = asyncio.run(_http_gets(base, "/health/live", 3 * n))
             finally:
                 process.terminate()
                 process.wait(timeout=60)
+        bare_process, bare_base = _serve_bare()
+        try:
+            bare = asyncio.run(_http_gets(bare_base, "/", 3 * n))
+        finally:
+            bare_process.terminate()
+            bare_process.wait(timeout=60)
         start = time.perf_counter()
         verify_subject = asyncio.run(_empty_subject(dsn, tenant_id))
         asyncio.run(_load_chain(dsn, tenant_id, verify_subject, args.chain))
@@ -322,6 +378,10 @@ def main() -> None:
         f"(chain {status}; generated and loaded in {load_s:.1f} s; floor = raw asyncpg "
         "INSERT + commit per row; verification target 100,000 events/s)"
     )
+    print("the HTTP stack's ceiling with the same clients and 2 workers (requests/s):")
+    print(f"  {'bare FastAPI app, one route returning a dict':<42}{bare:>12,.0f}")
+    print(f"  {'timeline GET /health/live (no database)':<42}{live:>12,.0f}")
+    print(f"  {'half the floor (the append target)':<42}{floor / 2:>12,.0f}")
     print(
         f"targets: across >= 0.5 x floor: {'met' if across >= floor / 2 else 'NOT met'}; "
         f"verification >= 100,000/s: {'met' if speed >= 100_000 else 'NOT met'}"

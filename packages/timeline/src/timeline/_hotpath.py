@@ -14,8 +14,9 @@ the same assertions against both paths.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -43,6 +44,8 @@ SELECT h.last_seq, h.last_hash, s.subject_type
 FROM chain_head h JOIN subject s ON s.id = h.subject_id
 WHERE h.subject_id = $1 AND h.tenant_id = $2
 """
+# After a lost race: the same read, holding the head row until the append commits.
+_LOCKED_HEAD_SQL = _HEAD_SQL + "FOR UPDATE OF h\n"
 
 # One statement, so one implicit transaction and one commit: move the head from the
 # (seq, hash) read above to the new last link, and insert the links only if that
@@ -91,10 +94,15 @@ async def principal_for_user(pool: asyncpg.Pool, claims: TokenClaims) -> Princip
 
 
 async def _extend(
-    pool: asyncpg.Pool, tenant_id: str, subject_id: str, items: Sequence[NewEvent]
+    pool: asyncpg.Pool, tenant_id: str, subject_id: str, items: Sequence[NewEvent], *, lock: bool
 ) -> list[Event]:
-    async with pool.acquire() as conn:
-        row = await conn.fetchrow(_HEAD_SQL, subject_id, tenant_id)
+    """One attempt: read the head (locked if ``lock``), then the compare-and-set append.
+
+    Raises:
+        HeadMovedError: another writer moved the head in between (never when ``lock``).
+    """
+    async with pool.acquire() as conn, conn.transaction() if lock else _no_transaction():
+        row = await conn.fetchrow(_LOCKED_HEAD_SQL if lock else _HEAD_SQL, subject_id, tenant_id)
         if row is None:
             msg = f"subject {subject_id} does not exist in this tenant"
             raise NotFoundError(msg)
@@ -111,12 +119,20 @@ async def _extend(
     return events
 
 
+@contextlib.asynccontextmanager
+async def _no_transaction() -> AsyncIterator[None]:
+    yield
+
+
 class Appender:
     """Appends on PostgreSQL: a compare-and-set on the head, coalesced per subject.
 
     Requests for the same subject that arrive while one is being written wait and are then
     written together, in arrival order, as one extension of the chain (one statement, one
-    commit), and each gets its own events back. Across processes the compare-and-set
+    commit), and each gets its own events back. A write first tries the compare-and-set
+    without a lock; if another process moved the head meanwhile, it runs again holding the
+    head row (``FOR UPDATE``), so a busy subject shared by several workers cannot starve one
+    of them into a 409. Across processes the compare-and-set
     serialises writers: the loser's statement inserts nothing and it reads the head again.
     No request is answered before the commit of its events.
 
@@ -165,10 +181,14 @@ class Appender:
 
     async def _write(self, key: tuple[str, str], batch: list[_Request]) -> None:
         items = [item for request in batch for item in request.items]
+        async def attempt() -> list[Event]:
+            try:
+                return await _extend(self._pool, *key, items, lock=False)
+            except HeadMovedError:  # lost to another process: again at once, holding the head
+                return await _extend(self._pool, *key, items, lock=True)
+
         try:
-            events = await retry_write(
-                lambda: _extend(self._pool, *key, items), retries=self._retries
-            )
+            events = await retry_write(attempt, retries=self._retries)
         except Exception as exc:  # every request of the batch gets the same answer
             for request in batch:
                 request.done.set_exception(exc)
