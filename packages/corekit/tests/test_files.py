@@ -18,7 +18,7 @@ import pytest
 import corekit.files
 from corekit import errors
 from corekit.errors import ConfigurationError
-from corekit.files import FileLock, atomic_write, atomic_writer
+from corekit.files import FileLock, atomic_write, atomic_writer, durable_move
 from corekit.testing import FakeClock
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions and signals")
@@ -29,7 +29,7 @@ def temp_names(directory: Path, target: str) -> list[str]:
 
 
 def test_public_names() -> None:
-    assert corekit.files.__all__ == ["FileLock", "atomic_write", "atomic_writer"]
+    assert corekit.files.__all__ == ["FileLock", "atomic_write", "atomic_writer", "durable_move"]
 
 
 # -- atomic_write / atomic_writer ----------------------------------------------------------------
@@ -210,6 +210,117 @@ def test_file_and_directory_are_fsynced_before_and_after_rename(
         f.write("text")
     assert log == ["fsync-file", "replace", "fsync-dir"] * 2
     assert target.read_text() == "text"
+
+
+# -- durable_move ---------------------------------------------------------------------------------
+
+
+def test_durable_move_renames_then_fsyncs_both_directories(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    source = tmp_path / "a" / "r.csv"
+    source.write_bytes(b"data")
+    (tmp_path / "b" / "r.csv").write_bytes(b"old")
+    log: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        log.append(
+            os.readlink(f"/proc/self/fd/{fd}") if stat.S_ISDIR(os.fstat(fd).st_mode) else "file"
+        )
+        real_fsync(fd)
+
+    def replace(src: Any, dst: Any) -> None:
+        log.append("replace")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    moved = durable_move(source, str(tmp_path / "b" / "r.csv"))
+    assert moved == tmp_path / "b" / "r.csv"
+    assert moved.read_bytes() == b"data"  # an existing target is replaced
+    assert not source.exists()
+    assert log == ["replace", str(tmp_path / "b"), str(tmp_path / "a")]
+
+
+def test_durable_move_missing_source_raises(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        durable_move(tmp_path / "nope", tmp_path / "there")
+    assert not (tmp_path / "there").exists()
+
+
+def _cross_device(real: Callable[..., None]) -> Callable[..., None]:
+    calls = []
+
+    def replace(src: Any, dst: Any) -> None:
+        calls.append(src)
+        if len(calls) == 1:  # the first rename crosses file systems; the temp's does not
+            raise OSError(18, "Invalid cross-device link")
+        real(src, dst)
+
+    return replace
+
+
+def test_durable_move_across_file_systems_copies_durably(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "src.bin"
+    source.write_bytes(b"x" * 100_000)
+    os.chmod(source, 0o640)
+    target = tmp_path / "done" / "src.bin"
+    target.parent.mkdir()
+    monkeypatch.setattr(os, "replace", _cross_device(os.replace))
+    assert durable_move(source, target) == target
+    assert target.read_bytes() == b"x" * 100_000
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert not source.exists()
+    assert os.listdir(target.parent) == ["src.bin"]  # no temp file left
+
+
+def test_durable_move_across_real_file_systems(tmp_path: Path) -> None:
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
+        pytest.fail("this test needs /dev/shm on a file system other than the temp folder")
+    source = shm / f"corekit-move-{os.getpid()}.txt"
+    source.write_text("across")
+    moved = durable_move(source, tmp_path / "m.txt")
+    assert moved.read_text() == "across"
+    assert not source.exists()
+
+
+def test_durable_move_failed_copy_keeps_the_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "src.bin"
+    source.write_bytes(b"keep me")
+    (tmp_path / "done").mkdir()
+
+    def no_space(*args: Any, **kwargs: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", _cross_device(os.replace))
+    monkeypatch.setattr("corekit._atomic.shutil.copyfileobj", no_space)
+    with pytest.raises(OSError, match="No space left"):
+        durable_move(source, tmp_path / "done" / "src.bin")
+    assert source.read_bytes() == b"keep me"
+    assert os.listdir(tmp_path / "done") == []
+
+
+def test_durable_move_other_errors_propagate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "s"
+    source.write_text("s")
+
+    def denied(src: Any, dst: Any) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "replace", denied)
+    with pytest.raises(PermissionError):
+        durable_move(source, tmp_path / "t")
+    assert source.exists()
 
 
 # -- FileLock: helpers ----------------------------------------------------------------------------

@@ -57,3 +57,21 @@ def test_version_comes_from_metadata() -> None:
     assert corekit.__version__ == version("corekit")
     with pytest.raises(AttributeError, match="nope"):
         corekit.__getattr__("nope")
+
+
+def test_corekit_http_loads_authlib_only_for_oauth2() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, corekit.http as h\n"
+        "assert 'authlib' not in sys.modules, 'authlib imported eagerly'\n"
+        "assert h.OAuth2Auth.__name__ == 'OAuth2Auth'\n"
+        "assert 'authlib' in sys.modules\n"
+        "from corekit.http import OAuth2Auth\n"
+        "assert OAuth2Auth is h.OAuth2Auth\n"
+        "try:\n    h.nope\nexcept AttributeError as e:\n    assert 'nope' in str(e)\n"
+        "else:\n    raise SystemExit('no AttributeError')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr

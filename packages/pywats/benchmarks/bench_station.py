@@ -6,7 +6,9 @@ Workload: ``BENCH_STATION_REPORTS`` (default 5,000) generated test reports of 10
    one durable (fsync'd) commit per report, as the converter pipeline does for each file.
    Target: at least 1,000 reports/s. Printed beside it: the same payloads inserted with
    plain :mod:`sqlite3` (WAL, ``synchronous=FULL``, one commit each), the ceiling the disk's
-   fsync rate sets for any queue that is durable per report.
+   fsync rate sets for any queue that is durable per report; and ``enqueue_many`` of files
+   of ``BENCH_STATION_FILE_REPORTS`` (default 10) reports, one durable commit per file, as
+   the pipeline queues a multi-report file.
 2. **Raw submit**: :class:`~pywats.AsyncWATS` submits the same reports straight to the
    emulator at the uploader's concurrency (``BENCH_STATION_CONCURRENCY``, default 8), once
    as report models (``submit``) and once as the WSJF bytes the queue stores
@@ -38,6 +40,7 @@ from typing import Any
 REPORTS = int(os.environ.get("BENCH_STATION_REPORTS", "5000"))
 CONCURRENCY = int(os.environ.get("BENCH_STATION_CONCURRENCY", "8"))
 ROUNDS = max(1, int(os.environ.get("BENCH_STATION_ROUNDS", "2")))
+FILE_REPORTS = max(1, int(os.environ.get("BENCH_STATION_FILE_REPORTS", "10")))
 USER = PASSWORD = "wats"
 
 
@@ -141,6 +144,17 @@ def enqueue_all(path: Path, reports: list[Any]) -> tuple[Any, float]:
     return queue, time.perf_counter() - started
 
 
+def enqueue_files(path: Path, reports: list[Any]) -> float:
+    """Seconds to queue the reports ``FILE_REPORTS`` at a time, one commit per file."""
+    from pywats.station import ReportQueue
+
+    with ReportQueue(path, capacity=REPORTS + 1) as queue:
+        started = time.perf_counter()
+        for start in range(0, len(reports), FILE_REPORTS):
+            queue.enqueue_many(reports[start : start + FILE_REPORTS], source="bench")
+        return time.perf_counter() - started
+
+
 def raw_sqlite(path: Path, reports: list[Any]) -> float:
     """Seconds to insert the payloads with plain sqlite3, one durable commit each."""
     import sqlite3
@@ -167,6 +181,8 @@ def main() -> None:
     drain_times: list[float] = []
     enqueue_times: list[float] = []
     sqlite_times: list[float] = []
+    file_times: list[float] = []
+    load_before = os.getloadavg()[0]
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for round_no in range(ROUNDS):
@@ -174,6 +190,7 @@ def main() -> None:
                 sqlite_times.append(raw_sqlite(Path(tmp) / f"raw{round_no}.sqlite", reports))
                 queue, seconds = enqueue_all(Path(tmp) / f"queue{round_no}.sqlite", reports)
                 enqueue_times.append(seconds)
+                file_times.append(enqueue_files(Path(tmp) / f"files{round_no}.sqlite", reports))
                 turns = [
                     lambda r=reports: raw_times.append(asyncio.run(raw_submit(url, r))),
                     lambda r=reports: bytes_times.append(
@@ -197,11 +214,14 @@ def main() -> None:
         return REPORTS * len(times) / sum(times)
 
     enqueue, raw, drained = rate(enqueue_times), rate(raw_times), rate(drain_times)
-    raw_bytes, ceiling = rate(bytes_times), rate(sqlite_times)
+    raw_bytes, ceiling, files = rate(bytes_times), rate(sqlite_times), rate(file_times)
     best = max(raw, raw_bytes)
+    load = f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after"
     print(f"pywats station: {REPORTS} reports x {ROUNDS} rounds, concurrency {CONCURRENCY}")
-    print(f"  durable enqueue        {enqueue:7.0f} reports/s  (target >= 1000)")
+    print(f"  ({load}, {os.cpu_count()} CPUs)")
+    print(f"  durable enqueue        {enqueue:7.0f} reports/s  (one commit each; target >= 1000)")
     print(f"  raw sqlite3 commit     {ceiling:7.0f} rows/s     (one fsync'd commit each)")
+    print(f"  enqueue_many           {files:7.0f} reports/s  ({FILE_REPORTS} per file, one commit)")
     print(f"  AsyncWATS submit       {raw:7.0f} reports/s  (report models)")
     print(f"  AsyncWATS submit_wsjf  {raw_bytes:7.0f} reports/s  (stored bytes)")
     share = f"{drained / best:.0%} of the faster raw rate; target >= 80%"

@@ -1,4 +1,7 @@
-"""Atomic file replacement: temp file in the same directory, fsync, rename, fsync the directory.
+"""Atomic file replacement, and file moves that survive a crash.
+
+Replacement: temp file in the same directory, fsync, rename, fsync the directory. Moves:
+rename, then fsync of both directories (a durable copy first across file systems).
 
 Hand-written on the standard library: the recipe is a dozen calls, and ``atomicwrites``, the
 library that packaged it, is archived by its author.
@@ -13,10 +16,14 @@ mistaken for the real file.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import stat
 import tempfile
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO, Any, Literal, overload
 
 from corekit.errors import ConfigurationError
@@ -123,6 +130,60 @@ def _replacing(path: StrPath, mode: int | None) -> Iterator[int]:
             os.unlink(name)
         raise
     _fsync_directory(directory)
+
+
+def durable_move(source: StrPath, target: StrPath) -> Path:
+    """Move (rename) ``source`` to ``target`` so that the move survives a crash.
+
+    Like :func:`os.replace` (an existing ``target`` is replaced), followed by an fsync of
+    the target's and the source's directories, so after the call returns a power loss
+    cannot bring the file back to its old place or lose it. When the two are on different
+    file systems, the file is copied to a hidden temp name beside ``target``, fsync'd and
+    renamed into place, and only then is ``source`` removed: at every moment one complete
+    copy exists.
+
+    Args:
+        source: the file to move.
+        target: its new path (not a directory to move it into).
+
+    Returns:
+        ``target`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        OSError: the move failed; ``source`` is still where it was (a partly written copy
+            on another file system is removed).
+    """
+    source_name, target_name = os.fspath(source), os.fspath(target)
+    try:
+        os.replace(source_name, target_name)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        _copy_across(source_name, target_name)
+    _fsync_directory(os.path.dirname(os.path.abspath(target_name)))
+    _fsync_directory(os.path.dirname(os.path.abspath(source_name)))
+    return Path(target_name)
+
+
+def _copy_across(source: str, target: str) -> None:
+    """Copy ``source`` durably to ``target`` on another file system, then remove it."""
+    temp = os.path.join(
+        os.path.dirname(os.path.abspath(target)),
+        f"{_temp_prefix(target)}{uuid.uuid4().hex}{_TEMP_SUFFIX}",
+    )
+    try:
+        with open(source, "rb") as src, open(temp, "xb") as dst:
+            shutil.copyfileobj(src, dst)
+            dst.flush()
+            os.fsync(dst.fileno())
+        shutil.copystat(source, temp)
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    _fsync_directory(os.path.dirname(os.path.abspath(target)))
+    os.unlink(source)
 
 
 def atomic_write(

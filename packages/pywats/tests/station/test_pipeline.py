@@ -20,7 +20,7 @@ from pywats.station._builtin_csv import CSVConverter
 from pywats.station._builtin_wsjf import WSJFConverter
 from pywats.station._converters import Validation
 from pywats.station._errors import QueueFullError, StationError
-from pywats.station._pipeline import ERROR_SUFFIX, FileOutcome, durable_move, process_file
+from pywats.station._pipeline import ERROR_SUFFIX, FileOutcome, move_into, process_file
 from pywats.station._queue import ReportQueue, ReportState
 
 CSV = (
@@ -94,10 +94,10 @@ def test_name_collisions_get_numbered(tmp_path: Path) -> None:
     for name in ("a.csv", "a.csv", "a.csv", "README", ".hidden"):
         source = tmp_path / name
         source.write_text(name)
-        names.append(durable_move(source, target).name)
+        names.append(move_into(source, target).name)
     assert names == ["a.csv", "a.1.csv", "a.2.csv", "README", ".hidden"]
     (tmp_path / "README").write_text("again")
-    assert durable_move(tmp_path / "README", target).name == "README.1"
+    assert move_into(tmp_path / "README", target).name == "README.1"
 
 
 def test_name_collisions_fall_back_to_a_random_suffix(
@@ -107,7 +107,7 @@ def test_name_collisions_fall_back_to_a_random_suffix(
     target = tmp_path / "out"
     for _ in range(3):
         (tmp_path / "x.csv").write_text("x")
-        moved = durable_move(tmp_path / "x.csv", target)
+        moved = move_into(tmp_path / "x.csv", target)
     assert moved.suffix == ".csv"
     assert len(moved.name) > len("x.1.csv")
     assert len(list(target.iterdir())) == 3
@@ -120,7 +120,7 @@ def test_move_across_file_systems(tmp_path: Path) -> None:
         source = Path(shm) / "r.csv"
         source.write_bytes(b"data")
         os.utime(source, (1_000_000, 1_000_000))
-        moved = durable_move(source, tmp_path / "done")
+        moved = move_into(source, tmp_path / "done")
         assert not source.exists()
         assert moved.read_bytes() == b"data"
         assert moved.stat().st_mtime == 1_000_000
@@ -133,15 +133,15 @@ def test_failed_move_leaves_the_source(tmp_path: Path, monkeypatch: pytest.Monke
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     with pytest.raises(OSError):
-        durable_move(source, blocker)
+        move_into(source, blocker)
     assert source.exists()
 
     def denied(src: object, dst: object) -> None:
         raise OSError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr("pywats.station._pipeline.os.replace", denied)
+    monkeypatch.setattr("corekit._atomic.os.replace", denied)
     with pytest.raises(OSError, match="Permission denied"):
-        durable_move(source, tmp_path / "done")
+        move_into(source, tmp_path / "done")
     assert source.exists()
 
     def cross_device(src: object, dst: object) -> None:
@@ -150,10 +150,10 @@ def test_failed_move_leaves_the_source(tmp_path: Path, monkeypatch: pytest.Monke
     def no_space(*args: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("pywats.station._pipeline.os.replace", cross_device)
-    monkeypatch.setattr("pywats.station._pipeline.shutil.copyfileobj", no_space)
+    monkeypatch.setattr("corekit._atomic.os.replace", cross_device)
+    monkeypatch.setattr("corekit._atomic.shutil.copyfileobj", no_space)
     with pytest.raises(OSError, match="No space"):
-        durable_move(source, tmp_path / "done")
+        move_into(source, tmp_path / "done")
     assert source.exists()
     assert list((tmp_path / "done").iterdir()) == []
 
@@ -317,6 +317,9 @@ class Refusing:
     def enqueue(self, report: ReportBase | bytes, *, source: str | None = None) -> object:
         raise self.exc
 
+    def enqueue_many(self, reports: list[ReportBase], *, source: str | None = None) -> object:
+        raise self.exc
+
 
 @pytest.mark.parametrize(
     "exc",
@@ -360,3 +363,38 @@ def test_error_folder_unusable(queue: ReportQueue, tmp_path: Path) -> None:
     assert outcome.moved_to is None
     assert "not moved" in outcome.message
     assert path.exists()
+
+
+def wsjf_array(folder: Path, name: str, count: int) -> Path:
+    reports = [
+        UUTBuilder(part_number="P", serial_number=f"S{i}", revision="A", process_code=10)
+        .numeric("V", 1.0)
+        .build()
+        .to_dict()
+        for i in range(count)
+    ]
+    path = folder / name
+    path.write_text(json.dumps(reports, default=str), encoding="utf-8")
+    return path
+
+
+def test_a_files_reports_are_queued_together_or_not_at_all(
+    tmp_path: Path, folders: tuple[Path, Path, Path]
+) -> None:
+    watch, done, _ = folders
+    with ReportQueue(tmp_path / "small.db", capacity=4) as small:
+        outcome = run(wsjf_array(watch, "three.json", 3), WSJFConverter(), small, folders)
+        assert outcome.status == "done"
+        assert len(outcome.report_ids) == 3
+        assert {r.source for r in small.list()} == {str(watch / "three.json")}
+        path = wsjf_array(watch, "two.json", 2)  # one would fit, two do not: none is stored
+        refused = run(path, WSJFConverter(), small, folders)
+        assert refused.status == "refused"
+        assert "none of the 2 reports" in refused.message
+        assert path.exists()
+        assert total(small) == 3
+        assert [p.name for p in done.iterdir()] == ["three.json"]
+        many = wsjf_array(watch, "many.json", 4)
+        failing = run(many, WSJFConverter(), Refusing(OSError("disk gone")), folders)
+        assert (failing.status, failing.message) == ("refused", "queue refused: disk gone")
+        assert many.exists()

@@ -390,3 +390,58 @@ def test_file_is_fsynced_wal(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     finally:
         conn.close()
+
+
+def test_enqueue_many_stores_a_files_reports_in_one_commit(
+    queue: ReportQueue, events: list[QueueEvent]
+) -> None:
+    k = report("K")
+    known = queue.enqueue(k, source="old.csv")
+    a, b = report("A"), report("B")
+    raw = b.to_wsjf().replace(b'"sn"', b' "sn"')
+    got = queue.enqueue_many([a, raw, a, k], source="f.csv")
+    assert [r.serial_number for r in got] == ["A", "B", "A", "K"]
+    assert got[0].report_id == got[2].report_id == str(a.id)
+    assert queue.payload(str(b.id)) == raw  # bytes stored exactly as given
+    assert queue.get(str(a.id)).source == "f.csv"  # type: ignore[union-attr]
+    assert got[3].source == "old.csv"  # the known report is left as it was
+    assert queue.counts()[P.PENDING] == 3
+    queued = [e.report_id for e in events if e.kind == "queued"]
+    assert queued == [known.report_id, str(a.id), str(b.id)]  # one event per new report
+    assert queue.enqueue_many([]) == []
+
+
+def test_enqueue_many_is_all_or_nothing(tmp_path: Path, clock: FakeClock) -> None:
+    with ReportQueue(tmp_path / "q.db", capacity=3, clock=clock) as q:
+        q.enqueue(report("X"))
+        batch = [report("A"), report("B"), report("C")]
+        with pytest.raises(QueueFullError, match=r"none of the 3 reports .* was stored"):
+            q.enqueue_many(batch)
+        assert q.counts()[P.PENDING] == 1
+        with pytest.raises(ConversionError, match="parse"):
+            q.enqueue_many([report("D"), b"not json"])
+        assert q.counts()[P.PENDING] == 1
+        assert len(q.enqueue_many(batch[:2])) == 2
+        q._queue._conn.execute("PRAGMA query_only = ON")  # every write fails, as on a bad disk
+        with pytest.raises(StationError, match=r"2 reports .* could not be stored.*disk space"):
+            q.enqueue_many([report("E"), report("F")])
+
+
+def test_complete_many_marks_done_in_one_commit_and_returns_lost_leases(
+    queue: ReportQueue, clock: FakeClock, events: list[QueueEvent]
+) -> None:
+    ids = [queue.enqueue(report(f"S{i}")).report_id for i in range(3)]
+    first = queue.claim(3, lease_time=10)
+    assert queue.complete_many(first[:1], status_code=200, latencies=[0.25]) == []
+    clock.advance(11)  # the other two leases expire and are taken again
+    again = queue.claim(3, lease_time=10)
+    assert {c.report_id for c in again} == set(ids[1:])
+    assert queue.complete_many(first[1:]) == first[1:]  # stale: left to the new claims
+    assert queue.counts()[P.INFLIGHT] == 2
+    assert queue.complete_many(again) == []
+    assert queue.counts()[P.DONE] == 3
+    assert [e.report_id for e in events if e.kind == "submitted"] == [ids[0], *ids[1:]]
+    (attempt,) = queue.history(ids[0])
+    assert (attempt.outcome, attempt.status_code, attempt.latency_s) == ("done", 200, 0.25)
+    with pytest.raises(StationError, match="one latency per claim"):
+        queue.complete_many(again, latencies=[0.1])

@@ -19,7 +19,7 @@ from pywats.emulator import emulator_state
 from pywats.errors import ReportValidationError, ValidationIssue
 from pywats.station._errors import ConversionError, StationError
 from pywats.station._queue import QueueEvent, ReportQueue, ReportState
-from pywats.station._uploader import Uploader, classify
+from pywats.station._uploader import Uploader, UploadResult, classify
 
 pytestmark = pytest.mark.anyio
 
@@ -409,3 +409,98 @@ async def test_run_survives_a_failing_queue(
         await asyncio.wait_for(task, 5)
         assert q.get(rid).state is P.DONE
         assert uploader.last_error == "disk I/O error"
+
+
+async def test_the_window_refills_as_each_upload_finishes(
+    queue: ReportQueue, client: AsyncWATS, emulator: FaultInjector
+) -> None:
+    for i in range(7):
+        queue.enqueue(report(f"W{i}"))
+    emulator.delay(PATH, 0.6, method="POST")  # the first upload to arrive is slow
+    results: list[UploadResult] = []
+    uploader = Uploader(queue, client, concurrency=2, on_result=results.append)
+    assert await uploader.drain() == 7
+    assert [r.outcome for r in results] == ["done"] * 7
+    assert all(r.status_code == 200 and r.attempts == 1 for r in results)
+    # Lock-step batches would wait for the slow one before starting the third upload;
+    # the window keeps the other slot busy, so the six fast ones all finish first.
+    assert results[-1].latency_s >= 0.6
+    assert max(r.latency_s for r in results[:-1]) < 0.6
+    assert queue.counts()[P.DONE] == 7
+    assert uploader.submitted == 7
+
+
+async def test_on_result_sees_failures_and_its_errors_are_logged(
+    queue: ReportQueue,
+    client: AsyncWATS,
+    emulator: FaultInjector,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rid = queue.enqueue(report()).report_id
+    emulator.fail(PATH, 422, method="POST", body={"Message": "bad sn"})
+    results: list[UploadResult] = []
+
+    def hook(result: UploadResult) -> None:
+        results.append(result)
+        raise RuntimeError("hook broke")
+
+    uploader = Uploader(queue, client, on_result=hook)
+    assert await uploader.drain() == 0
+    (result,) = results
+    assert (result.report_id, result.outcome, result.status_code) == (rid, "dead", 422)
+    assert "bad sn" in result.message
+    assert result.latency_s > 0
+    assert "on_result hook failed" in caplog.text
+    assert queue.get(rid).state is P.DEAD
+
+
+async def test_a_success_after_the_lease_was_taken_over_is_left_to_the_new_attempt(
+    queue: ReportQueue,
+    client: AsyncWATS,
+    emulator: FaultInjector,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rid = queue.enqueue(report()).report_id
+    emulator.delay(PATH, 1.0, method="POST")
+    uploader = Uploader(queue, client, lease_time=1.0)
+    task = asyncio.create_task(uploader.drain())
+    for _ in range(200):
+        if queue.get(rid).state is P.INFLIGHT:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)  # the POST is on its way, held by the delay
+    clock.advance(2.0)  # the lease expires; another attempt takes the report
+    (other,) = queue.claim(1, lease_time=60)
+    assert await asyncio.wait_for(task, 5) == 0
+    assert "its lease had expired" in caplog.text
+    assert queue.get(rid).state is P.INFLIGHT  # the new attempt owns it
+    queue.complete(other)
+    assert queue.get(rid).state is P.DONE
+    assert stored(emulator) == {rid}
+
+
+async def test_a_failed_commit_of_successes_is_logged_and_resent_later(
+    queue: ReportQueue,
+    client: AsyncWATS,
+    emulator: FaultInjector,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rid = queue.enqueue(report()).report_id
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise StationError("disk I/O error")
+
+    monkeypatch.setattr(queue, "complete_many", broken)
+    uploader = Uploader(queue, client, lease_time=5.0)
+    assert await uploader.drain() == 0
+    assert "could not record 1 delivered reports" in caplog.text
+    assert queue.get(rid).state is P.INFLIGHT
+    monkeypatch.undo()
+    clock.advance(6.0)  # the lease expires: the report is sent again under the same id
+    assert await uploader.drain() == 1
+    assert queue.get(rid).state is P.DONE
+    assert queue.get(rid).attempts == 2
+    assert stored(emulator) == {rid}

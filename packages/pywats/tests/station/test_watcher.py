@@ -203,6 +203,13 @@ class FullThenRoomy:
             raise QueueFullError(msg)
         return self.queue.enqueue(report, source=source)
 
+    def enqueue_many(self, reports: list[ReportBase], *, source: str | None = None) -> object:
+        if self.refusals > 0:
+            self.refusals -= 1
+            msg = "the queue holds 1 report (capacity 1)"
+            raise QueueFullError(msg)
+        return self.queue.enqueue_many(reports, source=source)
+
 
 async def test_refused_file_stays_and_is_retried(
     folders: Folders, queue: ReportQueue, start: Any

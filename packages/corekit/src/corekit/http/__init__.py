@@ -22,6 +22,8 @@ Example::
 
 from __future__ import annotations
 
+import typing
+
 from httpx2 import Limits, Request, Response, Timeout
 
 from corekit.http._base import (
@@ -31,8 +33,10 @@ from corekit.http._base import (
     RequestOptions,
 )
 from corekit.http._client import AsyncClient, Client
-from corekit.http._oauth2 import OAuth2Auth
 from corekit.http._token import Token, TokenAuth
+
+if typing.TYPE_CHECKING:
+    from corekit.http._oauth2 import OAuth2Auth
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -49,3 +53,17 @@ __all__ = [
     "Token",
     "TokenAuth",
 ]
+
+
+def __getattr__(name: str) -> typing.Any:
+    """Import :class:`OAuth2Auth` (and Authlib under it) on first use.
+
+    A client without OAuth2 then starts without loading Authlib.
+    """
+    if name == "OAuth2Auth":
+        from corekit.http._oauth2 import OAuth2Auth
+
+        globals()[name] = OAuth2Auth
+        return OAuth2Auth
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)

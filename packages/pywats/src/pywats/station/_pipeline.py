@@ -1,42 +1,37 @@
 """One file through the station: convert, enqueue durably, then move the source away.
 
 The order is what keeps reports safe: the source file leaves the watch folder only after
-every report made from it is in the queue (the queue's ``enqueue`` returns after an fsync'd
-commit). A crash between the two leaves the file in place; converting it again yields the
-same report ids (see :func:`~pywats.station._converters.stable_report_id`), which the queue
-holds once.
+every report made from it is in the queue (``enqueue`` for one report, ``enqueue_many`` for
+several: each returns after one fsync'd commit). A crash between the two leaves the file in
+place; converting it again yields the same report ids (see
+:func:`~pywats.station._converters.stable_report_id`), which the queue holds once.
 
 * conversion fails (unreadable file, wrong format, invalid report, low confidence): the
   file moves to the error folder and ``<file>.error.txt`` beside it says why;
 * the queue refuses (full, disk error): the file stays where it is, the outcome is
   ``"refused"`` and the error is logged; the watcher tries it again later.
 
-The durable move (rename, then fsync of both directories; copy + fsync + rename when the
-folders are on different file systems) is written here because :mod:`corekit.files` has no
-public helper for it yet; it belongs there.
+The move is :func:`corekit.files.durable_move` (rename, then fsync of both directories; a
+durable copy first when the folders are on different file systems).
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import logging
-import os
-import shutil
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from corekit.files import atomic_write
+from corekit.files import atomic_write, durable_move
 from pywats._report import ReportBase
 from pywats._validation import validate_report
 from pywats.errors import ReportValidationError
 from pywats.station._converters import WARN_BELOW, Converter
 from pywats.station._errors import ConversionError, QueueFullError, StationError
 
-__all__ = ["ERROR_SUFFIX", "FileOutcome", "ReportSink", "durable_move", "process_file"]
+__all__ = ["ERROR_SUFFIX", "FileOutcome", "ReportSink", "move_into", "process_file"]
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +44,14 @@ OutcomeStatus = Literal["done", "error", "refused"]
 
 
 class ReportSink(Protocol):
-    """What the pipeline needs of the queue: ``ReportQueue.enqueue``."""
+    """What the pipeline needs of the queue: ``ReportQueue.enqueue`` and ``enqueue_many``."""
 
     def enqueue(self, report: ReportBase | bytes, *, source: str | None = None) -> object:
         """Store ``report`` durably (raises ``QueueFullError``/``StationError`` if it cannot)."""
+        ...
+
+    def enqueue_many(self, reports: list[ReportBase], *, source: str | None = None) -> object:
+        """Store all ``reports`` durably in one commit, or none (raises like ``enqueue``)."""
         ...
 
 
@@ -78,17 +77,6 @@ class FileOutcome:
     moved_to: Path | None = None
 
 
-def _fsync_directory(directory: Path) -> None:
-    flag = getattr(os, "O_DIRECTORY", None)
-    if flag is None:  # pragma: no cover - Windows journals renames; nothing to sync
-        return
-    fd = os.open(directory, os.O_RDONLY | flag)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _free_name(directory: Path, name: str) -> Path:
     """``directory/name``, or ``name`` with ``.1``, ``.2``, ... before its suffix if taken."""
     target = directory / name
@@ -107,44 +95,17 @@ def _free_name(directory: Path, name: str) -> Path:
     return directory / f"{stem}.{uuid.uuid4().hex}{dot}{suffix}"
 
 
-def durable_move(source: Path, directory: Path) -> Path:
+def move_into(source: Path, directory: Path) -> Path:
     """Move ``source`` into ``directory`` durably; return where it went.
 
-    A name already taken gets a numbered suffix (``log.csv`` -> ``log.1.csv``). The rename
-    is made durable by an fsync of both directories; across file systems the file is copied
-    to a hidden temp name, fsync'd, renamed, and only then the source is removed.
+    A name already taken gets a numbered suffix (``log.csv`` -> ``log.1.csv``); the move
+    itself is :func:`corekit.files.durable_move`.
 
     Raises:
         OSError: the move failed; the source is still where it was.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    target = _free_name(directory, source.name)
-    try:
-        os.replace(source, target)
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise
-        _copy_across(source, target)
-    _fsync_directory(target.parent)
-    _fsync_directory(source.parent)
-    return target
-
-
-def _copy_across(source: Path, target: Path) -> None:
-    temp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with source.open("rb") as src, temp.open("xb") as dst:
-            shutil.copyfileobj(src, dst)
-            dst.flush()
-            os.fsync(dst.fileno())
-        shutil.copystat(source, temp)
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise
-    _fsync_directory(target.parent)
-    source.unlink()
+    return durable_move(source, _free_name(directory, source.name))
 
 
 def _reason(exc: BaseException) -> str:
@@ -203,16 +164,17 @@ def process_file(
         reports = _checked(converter, path, settings or {})
     except Exception as exc:  # a plugin's bug is a conversion failure, not a crash
         return _to_error(path, converter.name, error_dir, _reason(exc))
-    ids: list[str] = []
-    for report in reports:
-        try:
-            queue.enqueue(report, source=str(path))
-        except (QueueFullError, StationError, OSError) as exc:
-            log.error("%s: NOT queued, the file stays in %s: %s", path.name, path.parent, exc)
-            return FileOutcome(path, converter.name, "refused", (), f"queue refused: {exc}")
-        ids.append(str(report.id))
     try:
-        moved = durable_move(path, done_dir)
+        if len(reports) == 1:
+            queue.enqueue(reports[0], source=str(path))
+        else:  # one commit (one fsync) for the file's reports, all or none
+            queue.enqueue_many(reports, source=str(path))
+    except (QueueFullError, StationError, OSError) as exc:
+        log.error("%s: NOT queued, the file stays in %s: %s", path.name, path.parent, exc)
+        return FileOutcome(path, converter.name, "refused", (), f"queue refused: {exc}")
+    ids = [str(report.id) for report in reports]
+    try:
+        moved = move_into(path, done_dir)
     except OSError as exc:
         # The reports are queued; converting the file again gives the same ids (no duplicate).
         log.error("%s: queued but not moved to %s: %s", path.name, done_dir, exc)
@@ -226,7 +188,7 @@ def process_file(
 def _to_error(path: Path, converter: str, error_dir: Path, reason: str) -> FileOutcome:
     log.warning("%s: not converted (%s): %s", path.name, converter, reason)
     try:
-        moved = durable_move(path, error_dir)
+        moved = move_into(path, error_dir)
         atomic_write(
             moved.with_name(moved.name + ERROR_SUFFIX), _reason_text(path, converter, reason)
         )

@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     from pywats._client import AsyncWATS
     from pywats.station._credentials import CredentialStore
     from pywats.station._pipeline import FileOutcome
-    from pywats.station._queue import Claim, QueueEvent, ReportQueue
-    from pywats.station._uploader import Outcome, Uploader
+    from pywats.station._queue import QueueEvent, ReportQueue
+    from pywats.station._uploader import Uploader, UploadResult
     from pywats.station._watcher import ConverterBinding
 
 __all__ = ["Station", "configure_logging", "run_station"]
@@ -123,7 +123,7 @@ class Station:
         assert self.queue is not None
         assert self._client is not None
         cfg = self.config.queue
-        self.uploader = _measured(Uploader, self.metrics)(
+        self.uploader = Uploader(
             self.queue,
             self._client,
             concurrency=cfg.concurrency,
@@ -132,6 +132,7 @@ class Station:
             auth_delay=cfg.auth_retry_seconds,
             lease_time=cfg.lease_seconds,
             grace=self.grace,
+            on_result=self._upload_result,
         )
         if self.config.health.enabled:
             self.health = HealthServer(
@@ -324,6 +325,10 @@ class Station:
                 self.metrics.connected.set(1 if self.uploader.connected else 0)
         return counts
 
+    def _upload_result(self, result: UploadResult) -> None:
+        """The uploader's hook: every attempt's latency goes to the histogram."""
+        self.metrics.upload_latency.observe(result.latency_s)
+
     def _on_event(self, event: QueueEvent) -> None:
         """Called by the queue, possibly from a worker thread: keep it cheap and thread-safe."""
         self.metrics.events.labels(kind=event.kind).inc()
@@ -411,21 +416,6 @@ class Station:
             "recent": list(self._recent)[::-1],
             "converters": converters,
         }
-
-
-def _measured(base: type[Uploader], metrics: StationMetrics) -> type[Uploader]:
-    """``base`` recording each attempt's latency in ``metrics`` (the uploader has no hook)."""
-
-    class MeasuredUploader(base):  # type: ignore[valid-type,misc]
-        def _succeeded(self, claim: Claim, latency: float) -> None:
-            metrics.upload_latency.observe(latency)
-            super()._succeeded(claim, latency)
-
-        def _failed(self, claim: Claim, outcome: Outcome, latency: float) -> None:
-            metrics.upload_latency.observe(latency)
-            super()._failed(claim, outcome, latency)
-
-    return MeasuredUploader
 
 
 def run_station(config: StationConfig, **options: Any) -> None:

@@ -21,6 +21,8 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +44,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Outcome", "Uploader"]
+__all__ = ["Outcome", "UploadResult", "Uploader"]
 
 PERMANENT_STATUSES = frozenset({400, 413, 422})
 """Statuses that send a report to dead: the server will refuse it again."""
@@ -69,6 +71,27 @@ class Outcome:
     message: str = ""
     status_code: int | None = None
     retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UploadResult:
+    """What became of one upload attempt, as given to the uploader's ``on_result`` hook.
+
+    Attributes:
+        report_id: the report's id.
+        outcome: ``"done"`` (recorded as delivered), ``"retry"``, ``"auth"`` or ``"dead"``.
+        attempts: the report's attempts including this one.
+        latency_s: seconds the upload took.
+        status_code: the HTTP status, if the server answered (200 when done).
+        message: the error, or ``""``.
+    """
+
+    report_id: str
+    outcome: str
+    attempts: int
+    latency_s: float
+    status_code: int | None = None
+    message: str = ""
 
 
 def check_json(data: bytes) -> None:
@@ -103,8 +126,26 @@ def classify(exc: BaseException) -> Outcome:
     return Outcome("retry", f"{type(exc).__name__}: {exc}")
 
 
+@dataclass(frozen=True, slots=True)
+class _Books:
+    """What one bookkeeping step did: successes committed, reports leased, how many asked."""
+
+    acked: list[tuple[Claim, float]]
+    claims: list[Claim]
+    wanted: int
+    error: StationError | None = None
+
+
 class Uploader:
-    """Uploads queued reports with ``concurrency`` requests at a time.
+    """Uploads queued reports, keeping ``concurrency`` uploads in flight.
+
+    A sliding window: as soon as one upload finishes the next starts, from a small buffer
+    of reports leased ahead (leases are taken a few at a time, so leasing costs about one
+    commit per ``concurrency / 2`` reports). Delivered reports are marked done in batches:
+    a background commit records every success that arrived since the previous one, so
+    the disk sees one fsync for many reports. A crash between an upload and its commit
+    only means the report is sent again under the same id after its lease expires, which
+    WATS overwrites: exactly once in effect.
 
     Args:
         queue: the report queue.
@@ -120,6 +161,9 @@ class Uploader:
             unfinished ones are cancelled and their leases returned.
         idle_poll: longest wait between two looks at the queue when idle (another process,
             such as the desktop client, may requeue reports without a nudge).
+        on_result: called on the event loop's thread with an :class:`UploadResult` once
+            each attempt's outcome is recorded (e.g. to feed a latency histogram); keep it
+            cheap. Its exceptions are logged.
     """
 
     def __init__(
@@ -134,6 +178,7 @@ class Uploader:
         lease_time: float = 120.0,
         grace: float = 10.0,
         idle_poll: float = 5.0,
+        on_result: Callable[[UploadResult], None] | None = None,
     ) -> None:
         if concurrency < 1:
             msg = f"concurrency must be at least 1, got {concurrency}"
@@ -145,6 +190,7 @@ class Uploader:
         self.lease_time = lease_time
         self.grace = grace
         self.idle_poll = idle_poll
+        self.on_result = on_result
         self._policy = RetryPolicy(
             attempts=1_000_000,
             timeout=None,
@@ -158,6 +204,8 @@ class Uploader:
         self.submitted = 0
         self._wake = asyncio.Event()
         self._stopping = False
+        self._acks: list[tuple[Claim, float]] = []
+        self._rescan = False
 
     def nudge(self) -> None:
         """Wake the run loop (call it after an enqueue); safe from the event loop's thread."""
@@ -169,22 +217,127 @@ class Uploader:
 
     async def drain(self) -> int:
         """Upload every report that is ready now; returns how many were delivered."""
+        ready: deque[Claim] = deque()
+        running: set[asyncio.Task[None]] = set()
+        books: asyncio.Task[_Books] | None = None
+        exhausted = False
         delivered = 0
-        while not self._stopping:
-            claims = await asyncio.to_thread(
-                self.queue.claim, self.concurrency, lease_time=self.lease_time
+        refill_at = self.concurrency // 2
+        try:
+            while True:
+                if books is not None and books.done():
+                    done = books.result()
+                    books = None
+                    delivered += self._record(done.acked)
+                    if done.error is not None:
+                        raise done.error
+                    ready.extend(done.claims)
+                    exhausted = exhausted or len(done.claims) < done.wanted
+                while ready and len(running) < self.concurrency and not self._stopping:
+                    running.add(asyncio.create_task(self._upload(ready.popleft())))
+                if self._rescan:  # reports were made ready meanwhile: lease again
+                    exhausted, self._rescan = False, False
+                if books is None:
+                    want = 0
+                    if not (exhausted or self._stopping) and len(ready) <= refill_at:
+                        want = 2 * self.concurrency - len(ready) - len(running)
+                    if want > 0 or self._acks:
+                        books = asyncio.create_task(self._keep_books(want))
+                waiting: set[asyncio.Future[Any]] = set(running)
+                if books is not None:
+                    waiting.add(books)
+                if not waiting:
+                    return delivered
+                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                running = {task for task in running if not task.done()}
+        finally:
+            await self._wind_down(ready, running, books)
+
+    async def _wind_down(
+        self,
+        ready: deque[Claim],
+        running: set[asyncio.Task[None]],
+        books: asyncio.Task[_Books] | None,
+    ) -> None:
+        """Leaving ``drain`` (done, stopped, cancelled or failed): leave nothing behind.
+
+        Running uploads are cancelled (they return their leases), the commit under way
+        finishes, the successes not yet committed are committed, and reports leased ahead
+        but never started go back to pending, uncounted.
+        """
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.wait(running)
+        if books is not None:
+            await asyncio.wait({books})
+            if not books.cancelled() and books.exception() is None:
+                done = books.result()
+                self._record(done.acked)
+                ready.extend(done.claims)
+        if self._acks:
+            with contextlib.suppress(StationError):
+                self._record((await asyncio.shield(self._keep_books(0))).acked)
+        while ready:
+            claim = ready.popleft()
+            with contextlib.suppress(StationError):
+                await asyncio.shield(self._give_back(claim))
+
+    async def _keep_books(self, want: int) -> _Books:
+        """Commit the successes so far (one transaction) and lease ``want`` more reports."""
+        acks, self._acks = self._acks, []
+        return await asyncio.to_thread(self._books, acks, want)
+
+    def _books(self, acks: list[tuple[Claim, float]], want: int) -> _Books:
+        acked: list[tuple[Claim, float]] = []
+        if acks:
+            try:
+                lost = self.queue.complete_many(
+                    [claim for claim, _ in acks],
+                    status_code=200,
+                    latencies=[latency for _, latency in acks],
+                )
+            except StationError:
+                # Not recorded: the leases expire and the reports are sent again (same ids).
+                logger.exception("the queue could not record %d delivered reports", len(acks))
+            else:
+                gone = {id(claim) for claim in lost}
+                for claim in lost:
+                    logger.warning(
+                        "report %s was delivered, but its lease had expired and another "
+                        "attempt took it; WATS keeps one report per id",
+                        claim.report_id,
+                    )
+                acked = [(claim, latency) for claim, latency in acks if id(claim) not in gone]
+        try:
+            claims = self.queue.claim(want, lease_time=self.lease_time) if want > 0 else []
+        except StationError as exc:  # drain raises it once the successes are counted
+            return _Books(acked, [], want, exc)
+        return _Books(acked, claims, want)
+
+    def _record(self, acked: list[tuple[Claim, float]]) -> int:
+        """Count and report committed successes (on the event loop's thread)."""
+        for claim, latency in acked:
+            self.submitted += 1
+            logger.info(
+                "report %s submitted (attempt %d, %.3f s)", claim.report_id, claim.attempts, latency
             )
-            if not claims:
-                return delivered
-            results = await asyncio.gather(*(self._upload(claim) for claim in claims))
-            delivered += sum(results)
-        return delivered
+            self._result(UploadResult(claim.report_id, "done", claim.attempts, latency, 200))
+        return len(acked)
+
+    def _result(self, result: UploadResult) -> None:
+        if self.on_result is None:
+            return
+        try:
+            self.on_result(result)
+        except Exception:
+            logger.exception("uploader: the on_result hook failed for %s", result.report_id)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Upload until ``stop`` is set; then let running uploads finish (up to ``grace``).
 
-        Between batches it sleeps until the next report is due, a :meth:`nudge`, ``stop``
-        or ``idle_poll`` seconds, whichever comes first.
+        When nothing is ready it sleeps until the next report is due, a :meth:`nudge`,
+        ``stop`` or ``idle_poll`` seconds, whichever comes first.
         """
         self._stopping = False
         stop_task: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
@@ -209,8 +362,8 @@ class Uploader:
                 await stop_task
 
     async def _finish(self, batch: asyncio.Future[Any]) -> None:
-        """Stopping: give the running batch ``grace`` seconds, then cancel it."""
-        self._stopping = True  # no new batch starts
+        """Stopping: no new upload starts; running ones get ``grace`` seconds, then cancel."""
+        self._stopping = True
         done, _ = await asyncio.wait({batch}, timeout=self.grace)
         if not done:
             logger.warning("stopping: uploads still running after %.0f s, cancelling", self.grace)
@@ -236,7 +389,7 @@ class Uploader:
             with contextlib.suppress(asyncio.CancelledError):
                 await wake
 
-    async def _upload(self, claim: Claim) -> bool:
+    async def _upload(self, claim: Claim) -> None:
         started = time.perf_counter()
         try:
             try:
@@ -249,35 +402,40 @@ class Uploader:
                 raise
             except Exception as exc:  # every failure is classified, none lost
                 latency = time.perf_counter() - started
-                await asyncio.to_thread(self._failed, claim, classify(exc), latency)
-                return False
-            latency = time.perf_counter() - started
-            await asyncio.to_thread(self._succeeded, claim, latency)
-            return True
+                outcome = classify(exc)
+                await asyncio.to_thread(self._failed, claim, outcome, latency)
+                self._result(
+                    UploadResult(
+                        claim.report_id,
+                        outcome.kind,
+                        claim.attempts,
+                        latency,
+                        outcome.status_code,
+                        outcome.message,
+                    )
+                )
+                return
+            self._acks.append((claim, time.perf_counter() - started))
+            if self.connected is False:
+                # Connectivity is back: the reports backing off after network errors go now.
+                self.connected = True
+                await asyncio.to_thread(self._wake_waiting)
+            self.connected = True
+            if self.auth_problem:
+                logger.info("WATS accepts the credentials again")
+            self.auth_problem = False
         except StationError:
             logger.exception("report %s: the queue could not record the outcome", claim.report_id)
-            return False
+
+    def _wake_waiting(self) -> None:
+        woken = self.queue.retry_now()
+        if woken:
+            self._rescan = True
+            logger.info("WATS is reachable again; %d waiting reports retried now", woken)
 
     async def _give_back(self, claim: Claim) -> None:
         reason = "the station stopped during the upload; it is tried again"
         await asyncio.to_thread(self.queue.give_back, claim, reason=reason)
-
-    def _succeeded(self, claim: Claim, latency: float) -> None:
-        was_connected = self.connected
-        self.queue.complete(claim, status_code=200, latency_s=latency)
-        self.connected = True
-        self.submitted += 1
-        if self.auth_problem:
-            logger.info("WATS accepts the credentials again")
-        self.auth_problem = False
-        logger.info(
-            "report %s submitted (attempt %d, %.3f s)", claim.report_id, claim.attempts, latency
-        )
-        if was_connected is False:
-            # Connectivity is back: the reports backing off after network errors go now.
-            woken = self.queue.retry_now()
-            if woken:
-                logger.info("WATS is reachable again; %d waiting reports retried now", woken)
 
     def _failed(self, claim: Claim, outcome: Outcome, latency: float) -> None:
         self.last_error = outcome.message
