@@ -277,8 +277,24 @@ def asset_get(
 
 
 @app.command()
-def gui() -> None:
+def gui(
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="The station's TOML config (default: the service's)."),
+    ] = None,
+    log_file: Annotated[
+        Path | None, typer.Option("--log-file", help="A service log file to follow.")
+    ] = None,
+    poll: Annotated[
+        float, typer.Option("--poll", min=0.5, help="Dashboard refresh, seconds.")
+    ] = 5.0,
+) -> None:
     """Open the desktop client (needs the ``gui`` extra: ``pip install pywats[gui]``)."""
+    argv = ["--poll", str(poll)]
+    if config is not None:
+        argv += ["--config", str(config)]
+    if log_file is not None:
+        argv += ["--log-file", str(log_file)]
     try:
         from pywats.gui import main as gui_main
     except ImportError as exc:
@@ -288,7 +304,9 @@ def gui() -> None:
             err=True,
         )
         raise typer.Exit(2) from None
-    gui_main()
+    code = gui_main(argv)
+    if code:
+        raise typer.Exit(code)
 
 
 def main() -> None:

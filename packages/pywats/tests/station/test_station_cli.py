@@ -229,12 +229,23 @@ def test_gui_without_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_gui_starts_the_client(monkeypatch: pytest.MonkeyPatch) -> None:
     import types
 
-    started: list[bool] = []
+    started: list[list[str]] = []
+
+    def fake_main(argv: list[str]) -> int:
+        started.append(argv)
+        return 3 if "--log-file" in argv else 0
+
     fake = types.ModuleType("pywats.gui")
-    fake.main = lambda: started.append(True)  # type: ignore[attr-defined]
+    fake.main = fake_main  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "pywats.gui", fake)
     assert runner.invoke(app, ["gui"]).exit_code == 0
-    assert started == [True]
+    assert runner.invoke(app, ["gui", "--config", "st.toml", "--poll", "2"]).exit_code == 0
+    assert runner.invoke(app, ["gui", "--log-file", "x.log"]).exit_code == 3  # its exit code
+    assert started == [
+        ["--poll", "5.0"],
+        ["--poll", "2.0", "--config", "st.toml"],
+        ["--poll", "5.0", "--log-file", "x.log"],
+    ]
 
 
 def test_help_lists_station_commands() -> None:
