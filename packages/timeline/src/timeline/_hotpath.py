@@ -181,6 +181,7 @@ class Appender:
 
     async def _write(self, key: tuple[str, str], batch: list[_Request]) -> None:
         items = [item for request in batch for item in request.items]
+
         async def attempt() -> list[Event]:
             try:
                 return await _extend(self._pool, *key, items, lock=False)
