@@ -75,3 +75,12 @@ def test_corekit_http_loads_authlib_only_for_oauth2() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_corekit_http_lists_and_resolves_its_lazy_name() -> None:
+    import corekit.http
+
+    assert "OAuth2Auth" in dir(corekit.http)
+    assert corekit.http.OAuth2Auth.__module__ == "corekit.http._oauth2"
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        corekit.http.__getattr__("nope")

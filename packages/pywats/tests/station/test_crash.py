@@ -71,9 +71,11 @@ def test_sigkill_during_uploads_loses_and_duplicates_nothing(
     # is sent again after the restart. If the server had stored the cut one, it overwrites it
     # (receiveCount 2, still one report); if the kill came before the server handled it (here
     # during the injected latency), the POST is in the request log but stored nothing.
+    # A kill re-sends at most the unconfirmed reports: the 8 uploads in flight plus the ones
+    # delivered but not yet committed (the uploader keeps both together under 4 x 8).
     repeats = sum(h["receiveCount"] - 1 for h in headers)
-    assert REPORTS + repeats <= submissions <= REPORTS + CYCLES * 8
-    assert repeats <= CYCLES * 8  # at most the uploads in flight at each kill
+    assert REPORTS + repeats <= submissions <= REPORTS + CYCLES * 32
+    assert repeats <= CYCLES * 32
     assert files_in(station.watch) == []
     assert len(files_in(station.done)) == REPORTS
     assert files_in(station.error, "*") == []

@@ -504,3 +504,34 @@ async def test_a_failed_commit_of_successes_is_logged_and_resent_later(
     assert queue.get(rid).state is P.DONE
     assert queue.get(rid).attempts == 2
     assert stored(emulator) == {rid}
+
+
+async def test_reports_leased_ahead_too_long_are_given_back_not_sent_late(
+    queue: ReportQueue, client: AsyncWATS, emulator: FaultInjector, clock: FakeClock
+) -> None:
+    ids = [queue.enqueue(report(f"L{i}")).report_id for i in range(2)]
+    emulator.delay(PATH, 1.0, method="POST")  # the first upload is slow...
+    uploader = Uploader(queue, client, concurrency=1, lease_time=10.0)
+    task = asyncio.create_task(uploader.drain())
+    for _ in range(200):
+        if queue.counts()[P.INFLIGHT] == 2:  # one running, one leased ahead
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.3)  # the first upload has started (its POST takes 1 s)
+    clock.advance(6.0)  # ...and meanwhile the lease of the waiting one is half gone
+    assert await asyncio.wait_for(task, 10) == 2
+    assert len(emulator.calls("POST", PATH)) == 2  # each sent once
+    assert [a.outcome for a in queue.history(ids[0])] == ["done"]
+    assert [a.outcome for a in queue.history(ids[1])] == ["expired", "done"]
+    assert all(queue.get(i).state is P.DONE for i in ids)
+
+
+async def test_unconfirmed_uploads_are_bounded(queue: ReportQueue, client: AsyncWATS) -> None:
+    uploader = Uploader(queue, client, concurrency=2)
+    assert uploader._room(1)
+    assert not uploader._room(2)  # concurrency
+    uploader._committing = 4
+    uploader._acks = [(None, 0.0)] * 2  # type: ignore[list-item]
+    assert uploader._room(1)  # 1 running + 6 delivered, not committed: 7 < 4 x 2
+    uploader._acks.append((None, 0.0))  # type: ignore[arg-type]
+    assert not uploader._room(1)  # 8 unconfirmed: a crash would re-send no more

@@ -22,7 +22,7 @@ Example::
 
 from __future__ import annotations
 
-import typing
+import typing as _typing
 
 from httpx2 import Limits, Request, Response, Timeout
 
@@ -35,7 +35,7 @@ from corekit.http._base import (
 from corekit.http._client import AsyncClient, Client
 from corekit.http._token import Token, TokenAuth
 
-if typing.TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from corekit.http._oauth2 import OAuth2Auth
 
 __all__ = [
@@ -55,7 +55,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> typing.Any:
+def __getattr__(name: str) -> _typing.Any:
     """Import :class:`OAuth2Auth` (and Authlib under it) on first use.
 
     A client without OAuth2 then starts without loading Authlib.
@@ -67,3 +67,7 @@ def __getattr__(name: str) -> typing.Any:
         return OAuth2Auth
     msg = f"module {__name__!r} has no attribute {name!r}"
     raise AttributeError(msg)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -291,14 +291,7 @@ class SQLiteQueue(QueueBase):
                     if found is not None:
                         return _item(found)
                 if self.capacity is not None:
-                    waiting = conn.execute(self._sql.waiting).fetchone()[0]
-                    if waiting >= self.capacity:
-                        raise full_error(
-                            self.name,
-                            self.capacity,
-                            waiting,
-                            with_dead=self.capacity_includes_dead,
-                        )
+                    self._check_room(conn, 1)
                 now = self.clock.time()
                 not_before = now + delay
                 cursor = conn.execute(
@@ -324,6 +317,21 @@ class SQLiteQueue(QueueBase):
             decode_object(meta),
         )
 
+    def _check_room(self, conn: sqlite3.Connection, adding: int) -> None:
+        """Raise QueueFullError unless ``adding`` more items fit in ``capacity``."""
+        assert self.capacity is not None
+        if conn.execute(self._sql.rows_bound).fetchone()[0] + adding <= self.capacity:
+            return  # fewer rows than that in the table at all: no need to count
+        waiting = conn.execute(self._sql.waiting).fetchone()[0]
+        if waiting + adding > self.capacity:
+            raise full_error(
+                self.name,
+                self.capacity,
+                waiting,
+                with_dead=self.capacity_includes_dead,
+                adding=adding,
+            )
+
     def _put_many(
         self,
         entries: list[NewEntry],
@@ -340,15 +348,8 @@ class SQLiteQueue(QueueBase):
 
             if self.capacity is not None:
                 adding = new_count(entries, known)
-                waiting = conn.execute(self._sql.waiting).fetchone()[0]
-                if adding and waiting + adding > self.capacity:
-                    raise full_error(
-                        self.name,
-                        self.capacity,
-                        waiting,
-                        with_dead=self.capacity_includes_dead,
-                        adding=adding,
-                    )
+                if adding:
+                    self._check_room(conn, adding)
             now = self.clock.time()
             not_before = now + delay
             for payload, key, meta in entries:

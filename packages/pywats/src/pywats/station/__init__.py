@@ -19,6 +19,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pywats.station._builtin_csv import CSVConverter
+    from pywats.station._builtin_wsjf import WSJFConverter
+    from pywats.station._builtin_wsxf import WSXFConverter
     from pywats.station._config import (
         ConverterConfig,
         StationConfig,
@@ -26,14 +29,19 @@ if TYPE_CHECKING:
         load_config,
         save_config,
     )
-    from pywats.station._converters import Converter, ConverterRegistry, Validation
+    from pywats.station._converters import (
+        Converter,
+        ConverterRegistry,
+        Validation,
+        stable_report_id,
+    )
     from pywats.station._credentials import CredentialStore
     from pywats.station._errors import ConfigError, ConversionError, QueueFullError, StationError
     from pywats.station._health import HealthServer
-    from pywats.station._pipeline import FileOutcome, process_file
+    from pywats.station._pipeline import FileOutcome, ReportSink, process_file
     from pywats.station._queue import Attempt, QueuedReport, QueueEvent, ReportQueue, ReportState
     from pywats.station._service import Station
-    from pywats.station._uploader import Uploader
+    from pywats.station._uploader import Uploader, UploadResult
     from pywats.station._watcher import ConverterBinding, FolderWatcher
 
 _LAZY = {
@@ -44,11 +52,19 @@ _LAZY = {
         "load_config",
         "save_config",
     ),
-    "pywats.station._converters": ("Converter", "ConverterRegistry", "Validation"),
+    "pywats.station._builtin_csv": ("CSVConverter",),
+    "pywats.station._builtin_wsjf": ("WSJFConverter",),
+    "pywats.station._builtin_wsxf": ("WSXFConverter",),
+    "pywats.station._converters": (
+        "Converter",
+        "ConverterRegistry",
+        "Validation",
+        "stable_report_id",
+    ),
     "pywats.station._credentials": ("CredentialStore",),
     "pywats.station._errors": ("ConfigError", "ConversionError", "QueueFullError", "StationError"),
     "pywats.station._health": ("HealthServer",),
-    "pywats.station._pipeline": ("FileOutcome", "process_file"),
+    "pywats.station._pipeline": ("FileOutcome", "ReportSink", "process_file"),
     "pywats.station._queue": (
         "Attempt",
         "QueueEvent",
@@ -57,13 +73,14 @@ _LAZY = {
         "ReportState",
     ),
     "pywats.station._service": ("Station",),
-    "pywats.station._uploader": ("Uploader",),
+    "pywats.station._uploader": ("UploadResult", "Uploader"),
     "pywats.station._watcher": ("ConverterBinding", "FolderWatcher"),
 }
 _WHERE = {name: module for module, names in _LAZY.items() for name in names}
 
 __all__ = [
     "Attempt",
+    "CSVConverter",
     "ConfigError",
     "ConversionError",
     "Converter",
@@ -78,16 +95,21 @@ __all__ = [
     "QueueFullError",
     "QueuedReport",
     "ReportQueue",
+    "ReportSink",
     "ReportState",
     "Station",
     "StationConfig",
     "StationError",
+    "UploadResult",
     "Uploader",
     "Validation",
+    "WSJFConverter",
+    "WSXFConverter",
     "default_config_path",
     "load_config",
     "process_file",
     "save_config",
+    "stable_report_id",
 ]
 
 

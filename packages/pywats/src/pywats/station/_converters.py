@@ -92,7 +92,7 @@ class Converter(Protocol):
     ``convert`` raises ``ConversionError`` (or
     :class:`~pywats.errors.ReportValidationError`) with a reason when the file cannot be
     converted. It must be deterministic: converting the same file twice gives reports with the
-    same ids (use :func:`~pywats.station._converters.stable_report_id` when the file carries
+    same ids (use :func:`~pywats.station.stable_report_id` when the file carries
     none), so a file converted again after a crash is not queued twice.
     """
 

@@ -4,7 +4,7 @@ The order is what keeps reports safe: the source file leaves the watch folder on
 every report made from it is in the queue (``enqueue`` for one report, ``enqueue_many`` for
 several: each returns after one fsync'd commit). A crash between the two leaves the file in
 place; converting it again yields the same report ids (see
-:func:`~pywats.station._converters.stable_report_id`), which the queue holds once.
+:func:`~pywats.station.stable_report_id`), which the queue holds once.
 
 * conversion fails (unreadable file, wrong format, invalid report, low confidence): the
   file moves to the error folder and ``<file>.error.txt`` beside it says why;

@@ -206,6 +206,7 @@ class Uploader:
         self._stopping = False
         self._acks: list[tuple[Claim, float]] = []
         self._rescan = False
+        self._committing = 0
 
     def nudge(self) -> None:
         """Wake the run loop (call it after an enqueue); safe from the event loop's thread."""
@@ -233,8 +234,7 @@ class Uploader:
                         raise done.error
                     ready.extend(done.claims)
                     exhausted = exhausted or len(done.claims) < done.wanted
-                while ready and len(running) < self.concurrency and not self._stopping:
-                    running.add(asyncio.create_task(self._upload(ready.popleft())))
+                await self._fill(ready, running)
                 if self._rescan:  # reports were made ready meanwhile: lease again
                     exhausted, self._rescan = False, False
                 if books is None:
@@ -283,10 +283,45 @@ class Uploader:
             with contextlib.suppress(StationError):
                 await asyncio.shield(self._give_back(claim))
 
+    async def _fill(self, ready: deque[Claim], running: set[asyncio.Task[None]]) -> None:
+        """Start uploads from ``ready`` while there is room (not when stopping)."""
+        stale: list[Claim] = []
+        while ready and self._room(len(running)) and not self._stopping:
+            claim = ready.popleft()
+            if self._stale(claim):
+                stale.append(claim)
+            else:
+                running.add(asyncio.create_task(self._upload(claim)))
+        if stale:
+            await asyncio.to_thread(self._give_back_stale, stale)
+
+    def _room(self, running: int) -> bool:
+        """Whether another upload may start.
+
+        At most ``concurrency`` run at once, and at most ``4 * concurrency`` are unconfirmed
+        (running, or delivered and waiting for their commit): a crash re-sends no more.
+        """
+        unconfirmed = running + len(self._acks) + self._committing
+        return running < self.concurrency and unconfirmed < 4 * self.concurrency
+
+    def _stale(self, claim: Claim) -> bool:
+        """A report leased ahead whose lease is half gone: not started, given back."""
+        expires = claim.item.lease_expires_at
+        return expires is not None and self.queue.clock.time() > expires - self.lease_time / 2
+
+    def _give_back_stale(self, claims: list[Claim]) -> None:
+        for claim in claims:
+            with contextlib.suppress(StationError):
+                self.queue.give_back(claim, reason="leased ahead but not started in time")
+
     async def _keep_books(self, want: int) -> _Books:
         """Commit the successes so far (one transaction) and lease ``want`` more reports."""
         acks, self._acks = self._acks, []
-        return await asyncio.to_thread(self._books, acks, want)
+        self._committing = len(acks)
+        try:
+            return await asyncio.to_thread(self._books, acks, want)
+        finally:
+            self._committing = 0
 
     def _books(self, acks: list[tuple[Claim, float]], want: int) -> _Books:
         acked: list[tuple[Claim, float]] = []
