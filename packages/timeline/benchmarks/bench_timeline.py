@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -118,16 +119,16 @@ class _Connection:
         self.writer.close()
 
 
-async def _http_gets(base: str, path: str, total: int) -> float:
-    """Requests/s of ``GET path`` with the same clients as the appends (the HTTP ceiling)."""
+async def _drive(
+    base: str, total: int, one: Callable[[_Connection, int], Awaitable[None]]
+) -> float:
+    """Requests/s of ``total`` calls of ``one``, spread over CONCURRENCY keep-alive clients."""
     counter = iter(range(total))
     connections = [await _Connection.open(base) for _ in range(CONCURRENCY)]
 
     async def worker(conn: _Connection) -> None:
-        for _ in counter:
-            status, answer = await conn.request(b"GET", path, b"", b"")
-            if status != 200:
-                raise SystemExit(f"GET {path} failed: {status} {answer[:300]!r}")
+        for i in counter:
+            await one(conn, i)
 
     start = time.perf_counter()
     try:
@@ -136,6 +137,17 @@ async def _http_gets(base: str, path: str, total: int) -> float:
         for conn in connections:
             conn.close()
     return total / (time.perf_counter() - start)
+
+
+async def _http_gets(base: str, path: str, total: int) -> float:
+    """Requests/s of ``GET path`` with the same clients as the appends (the HTTP ceiling)."""
+
+    async def get(conn: _Connection, _: int) -> None:
+        status, answer = await conn.request(b"GET", path, b"", b"")
+        if status != 200:
+            raise SystemExit(f"GET {path} failed: {status} {answer[:300]!r}")
+
+    return await _drive(base, total, get)
 
 
 def bare_app() -> Any:
@@ -161,32 +173,23 @@ def _serve_bare() -> tuple[subprocess.Popen[bytes], str]:
 
 async def _http_appends(base: str, token: str, subjects: list[str], total: int) -> float:
     headers = b"Authorization: Bearer %s\r\n" % token.encode()
-    counter = iter(range(total))
-    connections = [await _Connection.open(base) for _ in range(CONCURRENCY)]
 
-    async def worker(conn: _Connection) -> None:
-        for i in counter:
-            body = json.dumps(
-                {
-                    "event_type": "reading",
-                    "schema_version": 1,
-                    "event_time": datetime.now(UTC).isoformat(),
-                    "payload": {"i": i, "value": i * 0.5, "unit": "kWh"},
-                }
-            ).encode()
-            status, answer = await conn.post(
-                f"/api/v1/subjects/{subjects[i % len(subjects)]}/events", headers, body
-            )
-            if status != 201:
-                raise SystemExit(f"append failed: {status} {answer[:300]!r}")
+    async def append(conn: _Connection, i: int) -> None:
+        body = json.dumps(
+            {
+                "event_type": "reading",
+                "schema_version": 1,
+                "event_time": datetime.now(UTC).isoformat(),
+                "payload": {"i": i, "value": i * 0.5, "unit": "kWh"},
+            }
+        ).encode()
+        status, answer = await conn.post(
+            f"/api/v1/subjects/{subjects[i % len(subjects)]}/events", headers, body
+        )
+        if status != 201:
+            raise SystemExit(f"append failed: {status} {answer[:300]!r}")
 
-    start = time.perf_counter()
-    try:
-        await asyncio.gather(*(worker(conn) for conn in connections))
-    finally:
-        for conn in connections:
-            conn.close()
-    return total / (time.perf_counter() - start)
+    return await _drive(base, total, append)
 
 
 async def _floor(dsn: str, subjects: list[str], total: int) -> float:
