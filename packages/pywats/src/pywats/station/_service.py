@@ -424,8 +424,9 @@ def run_station(config: StationConfig, **options: Any) -> None:
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError):  # Windows: Ctrl+C still works
+        # Windows' event loops take no signal handlers; there Ctrl+C ends asyncio.run instead.
+        if sys.platform != "win32":
+            for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, _stopper(stop, signum))
         await Station(config, **options).run(stop)
 
