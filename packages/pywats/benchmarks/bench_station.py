@@ -27,9 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -37,38 +34,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+# The emulator starts as in bench_pywats.py (same folder: importable when run as a script).
+from bench_pywats import start_emulator
+
 REPORTS = int(os.environ.get("BENCH_STATION_REPORTS", "5000"))
 CONCURRENCY = int(os.environ.get("BENCH_STATION_CONCURRENCY", "8"))
 ROUNDS = max(1, int(os.environ.get("BENCH_STATION_ROUNDS", "2")))
 FILE_REPORTS = max(1, int(os.environ.get("BENCH_STATION_FILE_REPORTS", "10")))
 USER = PASSWORD = "wats"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def start_emulator() -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    command = [
-        sys.executable, "-m", "pywats.emulator", "--host", "127.0.0.1", "--port", str(port),
-        "--username", USER, "--password", PASSWORD, "--log-level", "warning",
-        "--body-limit", "0",
-    ]  # fmt: skip
-    process = subprocess.Popen(command)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/api/health", timeout=1):
-                return process, url
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("the emulator did not start within 30 s")
 
 
 def reset(url: str) -> None:
