@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 from timeline_support import PgDatabases, migrate
 
 from timeline._db import Database, alembic_config
-from timeline._models import Base
+from timeline._metadata import metadata
 
 
 def _diff(url: str) -> list[Any]:
@@ -22,7 +22,7 @@ def _diff(url: str) -> list[Any]:
             async with db.write_engine.connect() as conn:
 
                 def compare(sync: Connection) -> list[Any]:
-                    return list(compare_metadata(MigrationContext.configure(sync), Base.metadata))
+                    return list(compare_metadata(MigrationContext.configure(sync), metadata))
 
                 return await conn.run_sync(compare)
         finally:
@@ -54,6 +54,6 @@ def test_downgrade_removes_everything_and_upgrade_restores_it(pg_databases: PgDa
         finally:
             await db.dispose()
 
-    assert asyncio.run(downgrade()) == (None, "0001")
+    assert asyncio.run(downgrade()) == (None, "0004")
     migrate(url)
     assert _diff(url) == []

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from timeline import documents, mail, workflows
 from timeline._context import Context
 from timeline._middleware import (
     BodySizeLimitMiddleware,
@@ -82,9 +83,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.should_migrate:
             await ctx.db.migrate()
         app.state.timeline = ctx
+        await ctx.start_services()
         try:
             yield
         finally:
+            await ctx.stop_services()
             await ctx.db.dispose()
             close = getattr(ctx.limiter, "aclose", None)
             if close is not None:
@@ -100,6 +103,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.timeline = ctx
     app.include_router(router)
+    for feature in (documents, mail, workflows):
+        feature.install(app, ctx)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -28,6 +28,8 @@ RESOURCES = (
     "api_key",
     "audit",
     "checkpoint",
+    "document",
+    "email_account",
     "event",
     "role",
     "schema",
@@ -35,6 +37,7 @@ RESOURCES = (
     "tenant",
     "user",
     "verification",
+    "workflow",
 )
 
 SEEDED_ROLES: dict[str, tuple[str, list[str]]] = {
@@ -47,6 +50,9 @@ SEEDED_ROLES: dict[str, tuple[str, list[str]]] = {
             "event:*",
             "verification:*",
             "checkpoint:*",
+            "document:*",
+            "email_account:*",
+            "workflow:*",
             "audit:read",
             "user:read",
             "role:read",
@@ -55,7 +61,15 @@ SEEDED_ROLES: dict[str, tuple[str, list[str]]] = {
     ),
     "agent": (
         "Agent",
-        ["subject:read", "subject:create", "event:read", "event:create", "schema:read"],
+        [
+            "subject:read",
+            "subject:create",
+            "event:read",
+            "event:create",
+            "schema:read",
+            "document:read",
+            "document:create",
+        ],
     ),
     "auditor": ("Auditor", ["*:read", "verification:run", "checkpoint:create"]),
 }

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Depends, Request
@@ -23,7 +24,23 @@ from timeline._tenancy import principal_for_key, principal_for_user
 from timeline.errors import ForbiddenError, RateLimitError, UnauthorizedError
 from timeline.settings import Settings
 
+if TYPE_CHECKING:
+    from timeline._models import Event
+
 logger = logging.getLogger(__name__)
+
+AppendListener = Callable[["Context", str, Sequence["Event"], str], Awaitable[None]]
+"""Called with (context, tenant id, committed events, origin) after events are committed."""
+
+
+class BackgroundService(Protocol):
+    """Something the service runs beside the requests (started and stopped by the lifespan)."""
+
+    async def start(self) -> None:
+        """Begin working; return promptly."""
+
+    async def stop(self) -> None:
+        """Finish or hand back what is in progress, then return."""
 
 
 def load_or_create_secret(path: Path) -> str:
@@ -59,6 +76,32 @@ class Context:
     signing_key: Ed25519PrivateKey
     limiter: Limiter
     _appender: _hotpath.Appender | None = None
+    listeners: list[AppendListener] = field(default_factory=list)
+    services: list[BackgroundService] = field(default_factory=list)
+
+    async def events_appended(
+        self, tenant_id: str, events: Sequence[Event], *, origin: str = "api"
+    ) -> None:
+        """Tell every listener (workflows) about events just committed to a chain.
+
+        ``origin`` says who appended them (``api``, ``email``, ``document``, ``workflow``), so a
+        listener can refuse to react to its own output.
+        """
+        for listener in self.listeners:
+            await listener(self, tenant_id, events, origin)
+
+    async def start_services(self) -> None:
+        """Start the background services, in registration order."""
+        for service in self.services:
+            await service.start()
+
+    async def stop_services(self) -> None:
+        """Stop the background services, newest first; one failing does not stop the rest."""
+        for service in reversed(self.services):
+            try:
+                await service.stop()
+            except Exception:
+                logger.exception("background service %r failed to stop", service)
 
     async def appender(self) -> _hotpath.Appender | None:
         """The PostgreSQL hot path's appender (``None`` on SQLite), made on first use."""

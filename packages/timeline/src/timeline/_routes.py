@@ -51,10 +51,10 @@ from timeline._models import ApiKey, Checkpoint, EventSchema, Role, Subject, Use
 from timeline._verify import Verifier
 from timeline.errors import ApiError, NotFoundError, UnauthorizedError
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 413, 422, 429)
 }
-router = APIRouter(prefix="/api/v1", responses=_ERRORS)
+router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 
 Id = Annotated[str, Path(pattern=ID_PATTERN, description="a 32-hex-digit id")]
 Limit = Annotated[int, Query(ge=1, le=1000)]

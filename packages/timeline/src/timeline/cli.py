@@ -14,6 +14,9 @@ from typing import Annotated, Any
 
 import typer
 
+from timeline.documents.cli import documents_app
+from timeline.mail.cli import email_app
+
 app = typer.Typer(
     help="Tamper-evident event timeline service. Settings come from TIMELINE_* variables.",
     no_args_is_help=True,
@@ -21,6 +24,8 @@ app = typer.Typer(
 )
 tenant_app = typer.Typer(help="Manage tenants directly in the database.", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
+app.add_typer(email_app, name="email")
+app.add_typer(documents_app, name="documents")
 
 DatabaseOpt = Annotated[
     str | None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 __all__ = ["Settings"]
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,6 +43,27 @@ class Settings(BaseSettings):
         verify_page_size: events read per page by verification (bounds its memory).
         append_retries: how often a colliding append is retried before answering 409.
         pool_size: connections kept per worker (PostgreSQL).
+        credential_keys: Fernet keys (url-safe base64, 32 bytes) that encrypt stored e-mail
+            credentials; the first encrypts, all decrypt (``MultiFernet``), so a new key goes
+            first and ``timeline rotate-keys`` re-encrypts under it. E-mail accounts are
+            refused while this is empty.
+        mail_store_body: keep the text body of imported messages in the event payload
+            (default: headers, addresses, size and a body digest only).
+        mail_sync_batch: the most messages one sync run imports (the rest come next run).
+        storage_backend: where documents live: ``local`` (``storage_root``) or ``s3``.
+        storage_root: the local document store (paths inside it are never client-supplied).
+        s3_bucket: the bucket of the ``s3`` backend.
+        s3_prefix: a key prefix inside the bucket.
+        s3_endpoint_url: an S3-compatible endpoint (MinIO, moto, ...); unset means AWS.
+        s3_region: the bucket's region.
+        s3_access_key_id: the access key (unset: boto3's default credential chain).
+        s3_secret_access_key: its secret.
+        max_document_bytes: the largest document accepted by an upload.
+        webhook_queue_path: the durable webhook delivery queue (SQLite); defaults to
+            ``key_dir/timeline-webhooks.db``.
+        webhook_timeout: seconds a webhook receiver gets to answer.
+        webhook_max_attempts: delivery attempts before a webhook goes to dead letters.
+        webhook_allow_private: allow webhook URLs on loopback and private networks.
     """
 
     model_config = SettingsConfigDict(env_prefix="TIMELINE_", extra="ignore", env_file=None)
@@ -64,6 +85,25 @@ class Settings(BaseSettings):
     verify_page_size: int = Field(default=2000, ge=10, le=100_000)
     append_retries: int = Field(default=5, ge=0, le=50)
     pool_size: int = Field(default=10, ge=1)
+    # E-mail integration.
+    credential_keys: list[SecretStr] = Field(default_factory=list)
+    mail_store_body: bool = False
+    mail_sync_batch: int = Field(default=500, ge=1, le=100_000)
+    # Documents.
+    storage_backend: Literal["local", "s3"] = "local"
+    storage_root: Path = Path("documents")
+    s3_bucket: str | None = None
+    s3_prefix: str = ""
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    max_document_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
+    # Workflows and webhooks.
+    webhook_queue_path: Path | None = None
+    webhook_timeout: float = Field(default=10.0, gt=0)
+    webhook_max_attempts: int = Field(default=8, ge=1, le=100)
+    webhook_allow_private: bool = False
 
     @field_validator("cors_origins")
     @classmethod
@@ -82,6 +122,11 @@ class Settings(BaseSettings):
     def should_migrate(self) -> bool:
         """Whether start-up applies migrations."""
         return self.is_sqlite if self.auto_migrate is None else self.auto_migrate
+
+    @property
+    def webhook_queue_file(self) -> Path:
+        """The webhook delivery queue's SQLite file."""
+        return self.webhook_queue_path or self.key_dir / "timeline-webhooks.db"
 
     @property
     def signing_key_path(self) -> Path:

@@ -1,0 +1,23 @@
+"""Workflow rules, their execution log and webhook deliveries.
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    """Create this feature's tables."""
+
+
+def downgrade() -> None:
+    """Drop this feature's tables."""

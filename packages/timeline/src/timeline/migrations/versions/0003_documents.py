@@ -1,0 +1,23 @@
+"""Documents: content-addressed, versioned files linked to subjects.
+
+Revision ID: 0003
+Revises: 0002
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    """Create this feature's tables."""
+
+
+def downgrade() -> None:
+    """Drop this feature's tables."""

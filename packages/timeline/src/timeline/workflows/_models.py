@@ -1,0 +1,3 @@
+"""Tables of this feature (registered on timeline's one ``Base.metadata``)."""
+
+from __future__ import annotations
