@@ -231,6 +231,25 @@ def _validated(item: EventInput, event_time: datetime, validator: Validator) -> 
     return NewEvent(event_type, schema_version, event_time, canonical_json(payload))
 
 
+SYSTEM_SCHEMA_VERSION = 1
+
+
+def system_event(
+    event_type: str, payload: dict[str, Any], event_time: datetime | None = None
+) -> NewEvent:
+    """An event the service writes itself (``document_uploaded``, ``email_received``, ...).
+
+    It is chained and verified like any other, but validated by the code that builds it rather
+    than by a tenant schema; ``event_time`` defaults to now.
+    """
+    return NewEvent(
+        event_type,
+        SYSTEM_SCHEMA_VERSION,
+        (event_time or utcnow()).astimezone(UTC),
+        canonical_json(payload),
+    )
+
+
 async def prepare(session: AsyncSession, tenant_id: str, item: EventInput) -> NewEvent:
     """Validate ``payload`` against its schema version and canonicalise it.
 
