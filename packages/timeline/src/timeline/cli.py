@@ -91,6 +91,14 @@ async def _migrate(db: Any) -> None:
         await db.dispose()
 
 
+@app.command("generate-key")
+def generate_key() -> None:
+    """Print a new key for TIMELINE_CREDENTIAL_KEYS (put it first to start using it)."""
+    from timeline._crypto import generate_key as new_key
+
+    typer.echo(new_key())
+
+
 @app.command()
 def migrate(database_url: DatabaseOpt = None) -> None:
     """Apply the shipped database migrations."""

@@ -9,10 +9,13 @@ from __future__ import annotations
 __all__ = ["Settings"]
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from timeline._crypto import SecretCipher
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./timeline.db"
 
@@ -122,6 +125,16 @@ class Settings(BaseSettings):
     def should_migrate(self) -> bool:
         """Whether start-up applies migrations."""
         return self.is_sqlite if self.auto_migrate is None else self.auto_migrate
+
+    def secret_cipher(self) -> SecretCipher:
+        """The cipher of stored secrets under :attr:`credential_keys`.
+
+        Raises:
+            ConfigurationError: no key is configured, or one is not a Fernet key.
+        """
+        from timeline._crypto import SecretCipher
+
+        return SecretCipher([k.get_secret_value() for k in self.credential_keys])
 
     @property
     def webhook_queue_file(self) -> Path:

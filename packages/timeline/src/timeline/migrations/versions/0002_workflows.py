@@ -6,9 +6,6 @@ Revises: 0001
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from alembic import op
-
 revision = "0002"
 down_revision = "0001"
 branch_labels = None

@@ -6,9 +6,6 @@ Revises: 0003
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from alembic import op
-
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
