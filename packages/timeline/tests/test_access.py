@@ -104,6 +104,11 @@ def test_every_route_refuses_anonymous_and_unprivileged_callers(
         "code": "agent",
         "event_type": "thing.happened",
         "version": "1",
+        "document_id": "0" * 32,
+        "account_id": "0" * 32,
+        "rule_id": "0" * 32,
+        "delivery_id": "0" * 32,
+        "run_id": "0" * 32,
     }
     nobody = tenant_a.user("nobody", roles=[])
     with service.client() as anonymous:
@@ -136,6 +141,11 @@ def test_each_permission_opens_exactly_its_routes(
         "code": "agent",
         "event_type": "thing.happened",
         "version": "1",
+        "document_id": "0" * 32,
+        "account_id": "0" * 32,
+        "rule_id": "0" * 32,
+        "delivery_id": "0" * 32,
+        "run_id": "0" * 32,
     }
     routes = [r for r in api_routes(service) if r[2] is not None]
     permissions = sorted({r[2] for r in routes if r[2] is not None})

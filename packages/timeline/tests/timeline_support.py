@@ -19,6 +19,7 @@ from timeline._db import Database
 PG_ROOT = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 ADMIN_TOKEN = "test-admin-token"
 PASSWORD = "correct-horse-battery"
+CREDENTIAL_KEY = "x5gWZT0a2FqGZ0oCqkq1ZJ3Lr8C6j6mU8t6V1kqH0sE="
 
 
 async def _admin(statement: str) -> None:
@@ -69,6 +70,12 @@ def make_settings(url: str, keys: Path, **overrides: Any) -> Settings:
         # Every test client is 127.0.0.1: the limits get their own tests.
         "rate_limit_per_client": 1_000_000,
         "rate_limit_per_tenant": 1_000_000,
+        # Integrations: a fixed test key for stored secrets, documents beside the keys, and
+        # webhooks to the test's own loopback receivers.
+        "credential_keys": [CREDENTIAL_KEY],
+        "storage_root": keys / "documents",
+        "webhook_queue_path": keys / f"webhooks-{secrets.token_hex(4)}.db",
+        "webhook_allow_private": True,
     }
     values.update(overrides)
     return Settings(**values)
