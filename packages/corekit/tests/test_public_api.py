@@ -13,6 +13,7 @@ PUBLIC_MODULES = [
     "corekit.clock",
     "corekit.errors",
     "corekit.files",
+    "corekit.lazy",
     "corekit.http",
     "corekit.queue",
     "corekit.ratelimit",

@@ -11,6 +11,7 @@ stays cheap (it loads none of them):
 * :mod:`corekit.queue`: one status vocabulary, an in-memory and a durable SQLite queue.
 * :mod:`corekit.http`: ``Client`` / ``AsyncClient`` over one pipeline, OAuth2 and token auth.
 * :mod:`corekit.files`: atomic writes and a cross-process file lock.
+* :mod:`corekit.lazy`: lazy package exports (PEP 562) for cheap package imports.
 * :mod:`corekit.websocket`: WebSockets over an ``AsyncClient`` (extra ``corekit[websockets]``).
 * :mod:`corekit.testing`: ``FakeClock``, ``serve(app)`` and fault injection for emulators.
 """

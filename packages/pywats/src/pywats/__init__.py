@@ -18,8 +18,9 @@ Names are imported lazily on first use, so ``import pywats`` stays fast.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from corekit.lazy import lazy_exports as _lazy_exports
 
 if TYPE_CHECKING:
     from pywats._builder import SequenceBuilder, Station, UURBuilder, UUTBuilder
@@ -231,19 +232,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "__version__":
-        from importlib.metadata import version
-
-        return version("pywats")
-    module = _WHERE.get(name)
-    if module is None:
-        msg = f"module {__name__!r} has no attribute {name!r}"
-        raise AttributeError(msg)
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = _lazy_exports(__name__, _WHERE, __all__, distribution="pywats")

@@ -14,8 +14,9 @@ Example::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from corekit.lazy import lazy_exports as _lazy_exports
 from timeline.errors import (
     ApiError,
     ChainConflictError,
@@ -48,18 +49,9 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "__version__":
-        from importlib.metadata import version
-
-        return version("timeline")
-    if name == "create_app":
-        from timeline._app import create_app
-
-        return create_app
-    if name == "Settings":
-        from timeline.settings import Settings
-
-        return Settings
-    msg = f"module {__name__!r} has no attribute {name!r}"
-    raise AttributeError(msg)
+__getattr__, __dir__ = _lazy_exports(
+    __name__,
+    {"create_app": "timeline._app", "Settings": "timeline.settings"},
+    __all__,
+    distribution="timeline",
+)

@@ -9,8 +9,9 @@ Names are imported lazily, so ``import pywats.gui`` does not load Qt.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from corekit.lazy import lazy_exports as _lazy_exports
 
 if TYPE_CHECKING:
     from pywats.gui._app import main
@@ -21,15 +22,4 @@ __all__ = ["MainWindow", "main"]
 _LAZY = {"MainWindow": "pywats.gui._window", "main": "pywats.gui._app"}
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        msg = f"module 'pywats.gui' has no attribute {name!r}"
-        raise AttributeError(msg)
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = _lazy_exports(__name__, _LAZY, __all__)

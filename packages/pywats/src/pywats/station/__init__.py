@@ -15,8 +15,9 @@ Needs the ``station`` extra (``pip install pywats[station]``). Names load on fir
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from corekit.lazy import lazy_exports as _lazy_exports
 
 if TYPE_CHECKING:
     from pywats.station._builtin_csv import CSVConverter
@@ -113,15 +114,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        msg = f"module 'pywats.station' has no attribute {name!r}"
-        raise AttributeError(msg)
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = _lazy_exports(__name__, _WHERE, __all__)
