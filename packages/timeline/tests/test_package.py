@@ -22,7 +22,8 @@ def test_all_lists_exactly_the_public_names() -> None:
     }
     public -= {"annotations", "Any", "TYPE_CHECKING"}
     assert sorted(timeline.__all__) == timeline.__all__
-    assert set(timeline.__all__) - {"__version__", "create_app", "Settings"} == public
+    # The lazy names are in the namespace once something has loaded them.
+    assert set(timeline.__all__) - {"__version__"} == public | {"create_app", "Settings"}
     assert callable(timeline.create_app)
     assert timeline.Settings().database_url.startswith("sqlite+aiosqlite")
 
