@@ -517,3 +517,111 @@ async def test_ack_many_acks_held_leases_and_returns_the_rest(h: Harness) -> Non
     assert await q.ack_many([]) == []
     with pytest.raises(ConfigurationError, match="one detail per item"):
         await q.ack_many(again, details=[None])
+
+
+# --- ack_many_and_lease ----------------------------------------------------------------------
+
+
+async def test_ack_many_and_lease_acks_and_leases_in_one_step(h: Harness) -> None:
+    q = h.make(lease_time=10.0)
+    items = await q.put_many(["a", "b", "c", "d", "e"])
+    first = await q.lease(2)
+    refused, nxt = await q.ack_many_and_lease(
+        first, 2, lease_time=5.0, details=[{"latency_s": 0.1}, {"latency_s": 0.2}]
+    )
+    assert refused == []
+    assert [i.id for i in nxt] == [items[2].id, items[3].id]
+    assert all(i.status is LEASED and i.attempts == 1 for i in nxt)
+    assert nxt[0].lease_expires_at == h.clock.time() + 5.0
+    assert [(await q.history(i.id))[-1].detail for i in first] == [
+        {"latency_s": 0.1},
+        {"latency_s": 0.2},
+    ]
+    # n=0 only acks; no items only leases; neither does nothing.
+    assert await q.ack_many_and_lease(nxt[:1], 0) == ([], [])
+    refused, last = await q.ack_many_and_lease([], 3)
+    assert (refused, [i.id for i in last]) == ([], [items[4].id])
+    assert last[0].lease_expires_at == h.clock.time() + 10.0  # the queue's lease_time
+    assert await q.ack_many_and_lease([], 0) == ([], [])
+    refused, none_left = await q.ack_many_and_lease([nxt[1], last[0]], 4)
+    assert (refused, none_left) == ([], [])
+    counts = await q.counts()
+    assert (counts[DONE], counts[LEASED], counts[PENDING]) == (5, 0, 0)
+
+
+async def test_ack_many_and_lease_returns_stale_leases_and_still_leases(h: Harness) -> None:
+    q = h.make()
+    a, b, c = await q.put_many(["a", "b", "c"])
+    (old_a,) = await q.lease(lease_time=1.0)
+    (held_b,) = await q.lease(lease_time=60.0)
+    h.clock.advance(2.0)  # a's lease expires; a is recovered and leased anew
+    await q.recover_expired()
+    (new_a,) = await q.lease(lease_time=60.0)
+    assert new_a.id == a.id
+    refused, nxt = await q.ack_many_and_lease([old_a, held_b], 5)
+    assert refused == [old_a]  # its token is stale: left to the new attempt
+    assert [i.id for i in nxt] == [c.id]  # the lease is still taken
+    assert (await q.get(a.id)).status is LEASED
+    assert (await q.get(b.id)).status is DONE
+
+
+async def test_ack_many_and_lease_dead_letters_an_expired_last_attempt(h: Harness) -> None:
+    dead: list[int] = []
+    q = h.make(max_attempts=1, on_dead=lambda item: dead.append(item.id))
+    first, crashed, waiting = await q.put_many(["first", "crashed", "waiting"])
+    (a,) = await q.lease(lease_time=10.0)
+    (b,) = await q.lease(lease_time=1.0)
+    assert (a.id, b.id) == (first.id, crashed.id)
+    h.clock.advance(2.0)
+    refused, nxt = await q.ack_many_and_lease([a], 2)
+    assert refused == []
+    assert [i.id for i in nxt] == [waiting.id]
+    assert (await q.get(crashed.id)).status is DEAD
+    assert dead == [crashed.id]  # the hook ran for the item the lease step dead-lettered
+
+
+async def test_ack_many_and_lease_checks_its_arguments(h: Harness) -> None:
+    q = h.make()
+    await q.put_many(["a", "b"])
+    leased = await q.lease(1)
+    with pytest.raises(ConfigurationError, match="n must be"):
+        await q.ack_many_and_lease(leased, -1)
+    with pytest.raises(ConfigurationError, match="one detail per item"):
+        await q.ack_many_and_lease(leased, 1, details=[None, None])
+    with pytest.raises(ConfigurationError, match="lease_time"):
+        await q.ack_many_and_lease(leased, 1, lease_time=0.0)
+    counts = await q.counts()  # nothing was acked or leased
+    assert (counts[DONE], counts[LEASED], counts[PENDING]) == (0, 1, 1)
+
+
+def test_ack_many_and_lease_is_one_sqlite_commit(tmp_path: Path, clock: FakeClock) -> None:
+    with SQLiteQueue(tmp_path / "q.db", clock=clock) as q:
+        q.put_many(["a", "b", "c", "d"])
+        leased = q.lease(2)
+        statements: list[str] = []
+        q._conn.set_trace_callback(statements.append)
+        refused, nxt = q.ack_many_and_lease(leased, 2)
+        q._conn.set_trace_callback(None)
+        assert (refused, len(nxt)) == ([], 2)
+        assert sum(s.strip().upper() == "COMMIT" for s in statements) == 1
+
+
+def test_ack_many_and_lease_is_all_or_nothing(tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / "q.db"
+    with SQLiteQueue(path, clock=clock, busy_timeout=0.0) as q:
+        q.put_many(["a", "b", "c"])
+        leased = q.lease(2)
+        # Another connection holds the write lock: the step fails as a whole.
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(QueueError, match="SQLite failed"):
+                q.ack_many_and_lease(leased, 1)
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        counts = q.counts()
+        assert (counts[DONE], counts[LEASED], counts[PENDING]) == (0, 2, 1)
+        refused, nxt = q.ack_many_and_lease(leased, 1)
+        assert (refused, len(nxt)) == ([], 1)
+        assert q.counts()[DONE] == 2

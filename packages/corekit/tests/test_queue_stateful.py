@@ -138,6 +138,41 @@ class QueueMachine(RuleBasedStateMachine):
             with pytest.raises(LeaseError):
                 self.queue.ack(item)
 
+    @rule(
+        picks=st.lists(st.integers(min_value=0), max_size=3),
+        n=st.integers(0, 3),
+        lease_time=st.sampled_from([None, 1.0]),
+    )
+    def ack_many_and_lease(self, picks: list[int], n: int, lease_time: float | None) -> None:
+        items = [self.held[i % len(self.held)] for i in picks] if self.held else []
+        expected_refused: list[int] = []
+        for item in items:  # acked in order: an item given twice is refused the second time
+            if self.holds(item):
+                m = self.model[item.id]
+                m.status, m.expires, m.done_at = DONE, None, self.clock.time()
+                m.history += 1
+            else:
+                expected_refused.append(item.id)
+        due: list[int] = []
+        if n:
+            self.model_recover()
+            now = self.clock.time()
+            due = sorted(
+                (i for i, m in self.model.items() if m.status is PENDING and m.not_before <= now),
+                key=lambda i: (-self.model[i].priority, self.model[i].not_before, i),
+            )[:n]
+        refused, leased = self.queue.ack_many_and_lease(items, n, lease_time=lease_time)
+        assert [i.id for i in refused] == expected_refused
+        assert [i.id for i in leased] == due
+        now = self.clock.time()
+        for item in leased:
+            m = self.model[item.id]
+            m.status, m.token = LEASED, item.lease_token
+            m.attempts += 1
+            m.expires = now + (LEASE_TIME if lease_time is None else lease_time)
+            assert item.attempts == m.attempts
+            self.held.append(item)
+
     @precondition(lambda self: self.held)
     @rule(
         index=st.integers(min_value=0),

@@ -9,7 +9,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
-from timeline_support import PgDatabases, migrate
+from timeline_support import MIGRATION_HEAD, PgDatabases, migrate
 
 from timeline._db import Database, alembic_config
 from timeline._metadata import metadata
@@ -54,6 +54,6 @@ def test_downgrade_removes_everything_and_upgrade_restores_it(pg_databases: PgDa
         finally:
             await db.dispose()
 
-    assert asyncio.run(downgrade()) == (None, "0004")
+    assert asyncio.run(downgrade()) == (None, MIGRATION_HEAD)
     migrate(url)
     assert _diff(url) == []

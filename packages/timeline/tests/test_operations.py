@@ -7,7 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
-from timeline_support import PgDatabases, Service, make_settings, migrate, new_tenant
+from timeline_support import (
+    MIGRATION_HEAD,
+    PgDatabases,
+    Service,
+    make_settings,
+    migrate,
+    new_tenant,
+)
 
 from corekit.testing import serve
 from timeline import Settings, create_app
@@ -18,7 +25,7 @@ def test_health_live_and_ready(service: Service) -> None:
         assert client.get("/health/live").json() == {"status": "ok"}
         ready = client.get("/health/ready")
         assert ready.status_code == 200
-        assert ready.json() == {"status": "ok", "migration": "0001"}
+        assert ready.json() == {"status": "ok", "migration": MIGRATION_HEAD}
 
 
 def test_ready_is_503_until_migrations_run(pg_databases: PgDatabases, keys_dir: Path) -> None:
@@ -26,7 +33,7 @@ def test_ready_is_503_until_migrations_run(pg_databases: PgDatabases, keys_dir: 
     with serve(create_app(make_settings(url, keys_dir))) as served:
         ready = httpx2.get(f"{served.url}/health/ready")
         assert ready.status_code == 503
-        assert ready.json()["expected"] == "0001"
+        assert ready.json()["expected"] == MIGRATION_HEAD
         migrate(url)
         assert httpx2.get(f"{served.url}/health/ready").status_code == 200
 

@@ -10,15 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from timeline import Settings
-from timeline._db import Database
+from timeline._db import Database, alembic_config
 
 PG_ROOT = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 ADMIN_TOKEN = "test-admin-token"
 PASSWORD = "correct-horse-battery"
+# The newest shipped migration, as a migrated database reports it.
+MIGRATION_HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 CREDENTIAL_KEY = "x5gWZT0a2FqGZ0oCqkq1ZJ3Lr8C6j6mU8t6V1kqH0sE="
 
 

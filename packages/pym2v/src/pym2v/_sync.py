@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from types import TracebackType
@@ -15,6 +14,7 @@ from pym2v import _frames as frames
 from pym2v import _protocol as proto
 from pym2v._base import BaseAPI, deprecated
 from pym2v._errors import translated
+from pym2v._progress import progress_bar
 from pym2v.models import Machine, Measurement, Router, User
 
 if TYPE_CHECKING:
@@ -429,7 +429,7 @@ def _run_batches(
     parts: list[DataFrame | None] = [None] * len(windows)
     queued = iter(enumerate(windows))
     running: dict[Future[_Answer], tuple[int, tuple[int, int]]] = {}
-    bar = _progress(len(windows), progress)
+    bar = progress_bar(len(windows), progress)
     pool = ThreadPoolExecutor(slots, thread_name_prefix="pym2v-batch")
 
     def start_next() -> None:
@@ -453,15 +453,3 @@ def _run_batches(
         bar.close()
     return [part for part in parts if part is not None]
 
-
-def _progress(total: int, enabled: bool) -> Any:
-    from tqdm import tqdm  # type: ignore[import-untyped]
-
-    return tqdm(
-        total=total,
-        disable=not enabled,
-        file=sys.stderr,
-        unit="batch",
-        desc="pym2v",
-        leave=False,
-    )

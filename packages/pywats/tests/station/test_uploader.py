@@ -490,10 +490,14 @@ async def test_a_failed_commit_of_successes_is_logged_and_resent_later(
 ) -> None:
     rid = queue.enqueue(report()).report_id
 
-    def broken(*args: Any, **kwargs: Any) -> Any:
-        raise StationError("disk I/O error")
+    real = queue.complete_and_claim
 
-    monkeypatch.setattr(queue, "complete_many", broken)
+    def broken(claims: list[Any], n: int, **kwargs: Any) -> Any:
+        if claims:  # recording the success fails; leasing alone still works
+            raise StationError("disk I/O error")
+        return real(claims, n, **kwargs)
+
+    monkeypatch.setattr(queue, "complete_and_claim", broken)
     uploader = Uploader(queue, client, lease_time=5.0)
     assert await uploader.drain() == 0
     assert "could not record 1 delivered reports" in caplog.text

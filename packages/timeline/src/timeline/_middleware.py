@@ -103,25 +103,61 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-class BodySizeLimitMiddleware:
-    """Refuse request bodies over ``limit`` bytes with 413, announced or streamed."""
+_UPLOAD_PATH = re.compile(r"^/api/v1/(?:subjects/[^/]+/documents|documents/[^/]+/versions)/?$")
+UPLOAD_ALLOWANCE = 64 * 1024
+"""Bytes an upload body may carry beyond the document: multipart framing and form fields."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+
+def _service_document_limit(scope: Scope) -> int | None:
+    # Starlette puts the application in the scope before its middleware runs; timeline's app
+    # keeps its context (and so its settings) on ``app.state.timeline``.
+    ctx = getattr(getattr(scope.get("app"), "state", None), "timeline", None)
+    limit = getattr(getattr(ctx, "settings", None), "max_document_bytes", None)
+    return limit if isinstance(limit, int) else None
+
+
+class BodySizeLimitMiddleware:
+    """Refuse request bodies over ``limit`` bytes with 413, announced or streamed.
+
+    Document uploads (``POST`` to ``/api/v1/subjects/{id}/documents`` and
+    ``/api/v1/documents/{id}/versions``) stream to storage instead of into memory, so they are
+    limited by ``upload_limit`` (default: the running service's ``max_document_bytes``) plus
+    :data:`UPLOAD_ALLOWANCE`; the upload route itself holds the file to ``max_document_bytes``.
+
+    Args:
+        app: the application to guard.
+        limit: the most bytes of any other request body.
+        upload_limit: the largest document; ``None`` reads it from the service's settings.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, upload_limit: int | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.upload_limit = upload_limit
+
+    def _limit_for(self, scope: Scope) -> tuple[int, str]:
+        if scope.get("method") == "POST" and _UPLOAD_PATH.match(scope["path"]):
+            document = self.upload_limit or _service_document_limit(scope)
+            if document is not None:
+                return document + UPLOAD_ALLOWANCE, (
+                    f"the upload is larger than {document} bytes, the most this service accepts "
+                    "for a document; nothing was stored (the limit is "
+                    "TIMELINE_MAX_DOCUMENT_BYTES)"
+                )
+        return self.limit, (
+            f"the request body is larger than {self.limit} bytes; split it (batches of at most "
+            "1000 events) or raise TIMELINE_MAX_REQUEST_BYTES"
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI call."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        message = (
-            f"the request body is larger than {self.limit} bytes; split it (batches of at most "
-            "1000 events) or raise TIMELINE_MAX_REQUEST_BYTES"
-        )
+        limit, message = self._limit_for(scope)
         length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.limit):
-            await _send_error(send, 413, "REQUEST_TOO_LARGE", message, limit=self.limit)
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await _send_error(send, 413, "REQUEST_TOO_LARGE", message, limit=limit)
             return
         received = 0
         started = refused = False
@@ -131,11 +167,11 @@ class BodySizeLimitMiddleware:
             msg = await receive()
             if msg["type"] == "http.request" and not refused:
                 received += len(msg.get("body", b""))
-                if received > self.limit and not started:
+                if received > limit and not started:
                     # Answer now and tell the app the client left, so it stops reading; an
                     # exception here would be turned into a 400 by the body parser.
                     refused = True
-                    await _send_error(send, 413, "REQUEST_TOO_LARGE", message, limit=self.limit)
+                    await _send_error(send, 413, "REQUEST_TOO_LARGE", message, limit=limit)
                     return {"type": "http.disconnect"}
             return msg
 

@@ -47,7 +47,7 @@ from timeline._auth import Principal, check_password_or_dummy, hash_password
 from timeline._chain import AUDIT_REF, run_write
 from timeline._checkpoint import CheckpointData, create_checkpoint, load_checkpoint
 from timeline._context import Context, ContextDep, require
-from timeline._models import ApiKey, Checkpoint, EventSchema, Role, Subject, User
+from timeline._models import ApiKey, Checkpoint, Event, EventSchema, Role, Subject, User
 from timeline._verify import Verifier
 from timeline.errors import ApiError, NotFoundError, UnauthorizedError
 
@@ -466,13 +466,15 @@ async def _append(
     appender = await ctx.appender()
     if appender is None:
 
-        async def work(session: AsyncSession) -> list[EventOut]:
-            events = await _events.append_events(session, p, subject_id, _items(bodies))
-            return [EventOut.of(e) for e in events]
+        async def work(session: AsyncSession) -> list[Event]:
+            return await _events.append_events(session, p, subject_id, _items(bodies))
 
-        return await run_write(ctx.db, work, retries=ctx.settings.append_retries)
-    prepared = await _events.prepare_all(ctx.db, p.tenant_id, _items(bodies))
-    events = await appender.append(p.tenant_id, subject_id, prepared)
+        events = await run_write(ctx.db, work, retries=ctx.settings.append_retries)
+    else:
+        prepared = await _events.prepare_all(ctx.db, p.tenant_id, _items(bodies))
+        events = await appender.append(p.tenant_id, subject_id, prepared)
+    # Committed: workflows react now (a failing reaction never fails this append).
+    await ctx.events_appended(p.tenant_id, events, origin="api")
     return [EventOut.of(e) for e in events]
 
 

@@ -99,6 +99,46 @@ def generate_key() -> None:
     typer.echo(new_key())
 
 
+@app.command("rotate-keys")
+def rotate_keys(database_url: DatabaseOpt = None) -> None:
+    """Re-encrypt every stored secret under the first TIMELINE_CREDENTIAL_KEYS key.
+
+    Put the new key first in TIMELINE_CREDENTIAL_KEYS (keep the old ones after it), run this,
+    then drop the old keys. Safe to run again: secrets already under the first key are rewritten
+    under it.
+    """
+    from corekit.errors import ConfigurationError
+    from timeline import mail, workflows
+    from timeline._db import Database
+    from timeline.errors import TimelineError
+
+    settings = _settings(database_url)
+    try:
+        cipher = settings.secret_cipher()
+    except ConfigurationError as exc:
+        _err(f"timeline: {exc}")
+        raise typer.Exit(2) from exc
+
+    async def run() -> dict[str, int]:
+        db = Database(settings.database_url)
+        try:
+            async with db.write() as session:
+                return {
+                    "email_accounts": await mail.reencrypt(session, cipher),
+                    "webhook_secrets": await workflows.reencrypt(session, cipher),
+                }
+        finally:
+            await db.dispose()
+
+    try:
+        counts = asyncio.run(run())
+    except TimelineError as exc:
+        _err(f"timeline: {exc}")
+        raise typer.Exit(1) from exc
+    typer.echo(json.dumps(counts))
+    _err(f"timeline: re-encrypted {sum(counts.values())} secrets under the first key")
+
+
 @app.command()
 def migrate(database_url: DatabaseOpt = None) -> None:
     """Apply the shipped database migrations."""

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
         mail_store_body: keep the text body of imported messages in the event payload
             (default: headers, addresses, size and a body digest only).
         mail_sync_batch: the most messages one sync run imports (the rest come next run).
+        mail_sync_lease: seconds an account's sync lease lasts; a running sync renews it as it
+            goes, and a sync whose process died frees the account when it expires.
+        mail_imap_timeout: seconds an IMAP connection waits for the server on each step.
         storage_backend: where documents live: ``local`` (``storage_root``) or ``s3``.
         storage_root: the local document store (paths inside it are never client-supplied).
         s3_bucket: the bucket of the ``s3`` backend.
@@ -62,11 +65,24 @@ class Settings(BaseSettings):
         s3_access_key_id: the access key (unset: boto3's default credential chain).
         s3_secret_access_key: its secret.
         max_document_bytes: the largest document accepted by an upload.
+        s3_part_bytes: the part size of multipart uploads to S3 (at least 5 MiB, S3's
+            minimum); an upload holds at most one part in memory.
+        s3_server_side_encryption: ask S3 to encrypt stored documents (``AES256`` or
+            ``aws:kms`` with the bucket's default key); unset leaves it to the bucket.
         webhook_queue_path: the durable webhook delivery queue (SQLite); defaults to
             ``key_dir/timeline-webhooks.db``.
         webhook_timeout: seconds a webhook receiver gets to answer.
         webhook_max_attempts: delivery attempts before a webhook goes to dead letters.
         webhook_allow_private: allow webhook URLs on loopback and private networks.
+        webhook_concurrency: deliveries one worker process sends at the same time.
+        webhook_poll_interval: seconds between looks at the delivery queue when idle (new
+            deliveries of the same process wake the worker at once; this bounds how late
+            another process's deliveries and ended back-offs are noticed).
+        webhook_done_retention: seconds a delivered webhook stays in the queue file (with its
+            history, shown by the deliveries route) before the worker purges it.
+        workflow_rules_ttl: seconds a worker keeps a tenant's enabled rules in memory; a
+            change through this process applies at once, one through another worker
+            process within this many seconds.
     """
 
     model_config = SettingsConfigDict(env_prefix="TIMELINE_", extra="ignore", env_file=None)
@@ -92,6 +108,8 @@ class Settings(BaseSettings):
     credential_keys: list[SecretStr] = Field(default_factory=list)
     mail_store_body: bool = False
     mail_sync_batch: int = Field(default=500, ge=1, le=100_000)
+    mail_sync_lease: int = Field(default=600, ge=10, le=86_400)
+    mail_imap_timeout: float = Field(default=30.0, gt=0, le=600)
     # Documents.
     storage_backend: Literal["local", "s3"] = "local"
     storage_root: Path = Path("documents")
@@ -102,11 +120,17 @@ class Settings(BaseSettings):
     s3_access_key_id: str | None = None
     s3_secret_access_key: SecretStr | None = None
     max_document_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
+    s3_part_bytes: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024, le=5 * 1024**3)
+    s3_server_side_encryption: Literal["AES256", "aws:kms"] | None = None
     # Workflows and webhooks.
     webhook_queue_path: Path | None = None
     webhook_timeout: float = Field(default=10.0, gt=0)
     webhook_max_attempts: int = Field(default=8, ge=1, le=100)
     webhook_allow_private: bool = False
+    webhook_concurrency: int = Field(default=4, ge=1, le=64)
+    webhook_poll_interval: float = Field(default=1.0, gt=0, le=60)
+    webhook_done_retention: float = Field(default=7 * 24 * 3600.0, ge=60)
+    workflow_rules_ttl: float = Field(default=5.0, ge=0, le=3600)
 
     @field_validator("cors_origins")
     @classmethod

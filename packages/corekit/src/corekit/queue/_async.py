@@ -176,6 +176,22 @@ class AsyncQueue(Generic[_Q]):
             self._queue.ack_and_lease, item, n, lease_time=lease_time, detail=detail
         )
 
+    async def ack_many_and_lease(
+        self,
+        items: Sequence[QueueItem],
+        n: int = 1,
+        *,
+        lease_time: float | None = None,
+        details: Sequence[dict[str, Any] | None] | None = None,
+    ) -> tuple[list[QueueItem], list[QueueItem]]:
+        """Mark several leased items done and lease up to ``n`` more, in one atomic step.
+
+        See :meth:`~corekit.queue.QueueBase.ack_many_and_lease`.
+        """
+        return await self._call(
+            self._queue.ack_many_and_lease, items, n, lease_time=lease_time, details=details
+        )
+
     async def nack(
         self,
         item: QueueItem,

@@ -212,6 +212,14 @@ class QueueBase(abc.ABC):
         self._ack(item, detail)
         return self._lease(n, lease_time)
 
+    def _ack_many_and_lease(
+        self, items: list[QueueItem], details: list[str | None], n: int, lease_time: float
+    ) -> tuple[list[QueueItem], list[QueueItem]]:
+        # Atomic already: both run under the queue's lock. SQLite overrides this to make it
+        # one transaction (one commit, one fsync) instead of two.
+        refused = self._ack_many(items, details) if items else []
+        return refused, self._lease(n, lease_time) if n else []
+
     @abc.abstractmethod
     def _nack(
         self,
@@ -548,6 +556,58 @@ class QueueBase(abc.ABC):
         text = encode_object("detail", detail)
         with self._changing():
             return self._ack_and_lease(item, text, n, seconds)
+
+    def ack_many_and_lease(
+        self,
+        items: Sequence[QueueItem],
+        n: int = 1,
+        *,
+        lease_time: float | None = None,
+        details: Sequence[dict[str, Any] | None] | None = None,
+    ) -> tuple[list[QueueItem], list[QueueItem]]:
+        """Mark several leased items done and lease up to ``n`` more, in one atomic step.
+
+        A consumer that keeps several items in flight (an uploader's window) records what
+        finished and takes what comes next with one commit (one fsync on a durable queue)::
+
+            refused, leased = queue.ack_many_and_lease(finished, n=len(finished))
+
+        The acks behave as in :meth:`ack_many`: an item whose lease is no longer held is
+        left as it is and returned, and the others are still acked and the lease still
+        taken.
+
+        Args:
+            items: items as returned by :meth:`lease` or :meth:`extend` (may be empty).
+            n: most items to lease (``0`` only acks).
+            lease_time: seconds the new leases last; default the queue's ``lease_time``.
+            details: JSON objects recorded in the acked items' :meth:`history`, one per item.
+
+        Returns:
+            The items not acked because their lease changed, and the newly leased items.
+
+        Raises:
+            ConfigurationError: ``n`` is negative, ``lease_time`` is not positive or
+                ``details`` differs in length from ``items``.
+        """
+        checked = [check_item(item) for item in items]
+        n = check_int("n", n, minimum=0)
+        seconds = (
+            self.lease_time
+            if lease_time is None
+            else check_seconds("lease_time", lease_time, positive=True)
+        )
+        given = [None] * len(checked) if details is None else list(details)
+        if len(given) != len(checked):
+            msg = (
+                f"ack_many_and_lease needs one detail per item: got {len(checked)} items "
+                f"and {len(given)} details"
+            )
+            raise ConfigurationError(msg)
+        texts = [encode_object("detail", detail) for detail in given]
+        if not checked and not n:
+            return [], []
+        with self._changing():
+            return self._ack_many_and_lease(checked, texts, n, seconds)
 
     def nack(
         self,

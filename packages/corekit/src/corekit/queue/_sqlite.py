@@ -502,6 +502,31 @@ class SQLiteQueue(QueueBase):
         log_recovery(self.name, *expired)
         return self._leased(rows)
 
+    def _ack_many_and_lease(
+        self, items: list[QueueItem], details: list[str | None], n: int, lease_time: float
+    ) -> tuple[list[QueueItem], list[QueueItem]]:
+        token = secrets.token_hex(16)
+        expired = (0, 0)
+        rows: list[Any] = []
+        with self._transaction() as conn:
+            refused = [
+                item
+                for item, detail in zip(items, details, strict=True)
+                if not self._ack_in(conn, item, detail)
+            ]
+            if n:
+                now = self.clock.time()
+                rows = conn.execute(
+                    self._sql.lease_fast, (token, now + lease_time, now, now, n, now)
+                ).fetchall()
+                if not rows:
+                    expired = self._recover(conn, now)
+                    rows = conn.execute(
+                        self._sql.lease, (token, now + lease_time, now, now, n)
+                    ).fetchall()
+        log_recovery(self.name, *expired)
+        return refused, self._leased(rows)
+
     def _nack(
         self,
         item: QueueItem,

@@ -699,21 +699,61 @@ class ReportQueue:
         Returns:
             The claims that were not marked done (their lease changed).
         """
-        given = [None] * len(claims) if latencies is None else list(latencies)
+        lost, _ = self.complete_and_claim(
+            claims, 0, lease_time=1.0, status_code=status_code, latencies=latencies
+        )
+        return lost
+
+    def complete_and_claim(
+        self,
+        claims: Sequence[Claim],
+        n: int,
+        *,
+        lease_time: float,
+        status_code: int | None = None,
+        latencies: Sequence[float | None] | None = None,
+    ) -> tuple[builtins.list[Claim], builtins.list[Claim]]:
+        """Mark uploaded reports done and lease up to ``n`` more, in one durable commit.
+
+        The uploader's bookkeeping step: one fsync records the reports delivered since the
+        last step and takes the next ones. The completions behave as in
+        :meth:`complete_many`, the lease as in :meth:`claim`; all or nothing.
+
+        Args:
+            claims: the claims of reports the server accepted (may be empty).
+            n: most reports to lease (``0``: only complete).
+            lease_time: seconds the new leases last.
+            status_code: the HTTP status the server answered.
+            latencies: seconds each upload took, one per claim.
+
+        Returns:
+            The claims not marked done (their lease changed), and the new claims.
+
+        Raises:
+            StationError: the queue file could not be written (nothing was recorded), or
+                ``latencies`` does not match ``claims``.
+        """
+        given = [None] * len(claims) if latencies is None else builtins.list(latencies)
         if len(given) != len(claims):
-            msg = f"complete_many needs one latency per claim: {len(claims)} != {len(given)}"
+            msg = f"give one latency per claim: {len(claims)} claims, {len(given)} latencies"
             raise StationError(msg)
         details = [{"status": status_code, "latency_s": latency} for latency in given]
+        items = [claim.item for claim in claims]
         with self._lock:
-            refused = self._call(
-                "ack",
-                lambda: self._queue.ack_many([claim.item for claim in claims], details=details),
+            refused, leased = self._call(
+                "ack" if not n else "ack and lease",
+                lambda: self._queue.ack_many_and_lease(
+                    items, n, lease_time=lease_time, details=details
+                ),
             )
         lost = {item.id for item in refused}
         for claim in claims:
             if claim.item.id not in lost:
                 self._emit("submitted", claim.report_id)
-        return [claim for claim in claims if claim.item.id in lost]
+        return (
+            [claim for claim in claims if claim.item.id in lost],
+            [Claim(item.key or str(item.id), item.attempts, item) for item in leased],
+        )
 
     def retry_later(
         self,

@@ -139,11 +139,11 @@ class _Books:
 class Uploader:
     """Uploads queued reports, keeping ``concurrency`` uploads in flight.
 
-    A sliding window: as soon as one upload finishes the next starts, from a small buffer
-    of reports leased ahead (leases are taken a few at a time, so leasing costs about one
-    commit per ``concurrency / 2`` reports). Delivered reports are marked done in batches:
-    a background commit records every success that arrived since the previous one, so
-    the disk sees one fsync for many reports. A crash between an upload and its commit
+    A sliding window: as soon as one upload finishes the next starts, from a buffer of
+    up to ``2 * concurrency`` reports leased ahead. Delivered reports are marked done in
+    batches: a background step records every success that arrived since the previous one
+    and tops the buffer up, in one transaction, so the disk sees one fsync for many
+    reports and the window never waits for it. A crash between an upload and its commit
     only means the report is sent again under the same id after its lease expires, which
     WATS overwrites: exactly once in effect.
 
@@ -207,6 +207,7 @@ class Uploader:
         self._acks: list[tuple[Claim, float]] = []
         self._rescan = False
         self._committing = 0
+        self._kick: asyncio.Future[None] | None = None
 
     def nudge(self) -> None:
         """Wake the run loop (call it after an enqueue); safe from the event loop's thread."""
@@ -223,7 +224,9 @@ class Uploader:
         books: asyncio.Task[_Books] | None = None
         exhausted = False
         delivered = 0
-        refill_at = self.concurrency // 2
+        # Leased ahead: up to 2 x concurrency reports wait beside the running uploads, so the
+        # window stays full while a bookkeeping commit (an fsync) is under way.
+        ahead = 3 * self.concurrency
         try:
             while True:
                 if books is not None and books.done():
@@ -239,17 +242,27 @@ class Uploader:
                     exhausted, self._rescan = False, False
                 if books is None:
                     want = 0
-                    if not (exhausted or self._stopping) and len(ready) <= refill_at:
-                        want = 2 * self.concurrency - len(ready) - len(running)
-                    if want > 0 or self._acks:
+                    if not (exhausted or self._stopping):
+                        want = max(ahead - len(ready) - len(running), 0)
+                    # Successes are committed as soon as the previous commit is done, with
+                    # a top-up lease in the same transaction; a lease alone costs a commit
+                    # of its own, so it waits until the buffer runs low.
+                    if self._acks or (want and len(ready) <= self.concurrency):
                         books = asyncio.create_task(self._keep_books(want))
                 waiting: set[asyncio.Future[Any]] = set(running)
                 if books is not None:
                     waiting.add(books)
                 if not waiting:
                     return delivered
-                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-                running = {task for task in running if not task.done()}
+                # Woken by a finished slot or commit, or by a slot's finished upload (its
+                # success waits for the next commit).
+                kick = self._kick = asyncio.get_running_loop().create_future()
+                waiting.add(kick)
+                try:
+                    await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    kick.cancel()
+                running.difference_update([task for task in running if task.done()])
         finally:
             await self._wind_down(ready, running, books)
 
@@ -291,9 +304,32 @@ class Uploader:
             if self._stale(claim):
                 stale.append(claim)
             else:
-                running.add(asyncio.create_task(self._upload(claim)))
+                running.add(asyncio.create_task(self._slot(claim, ready, running)))
         if stale:
             await asyncio.to_thread(self._give_back_stale, stale)
+            self._rescan = True  # they are pending again: lease them anew
+
+    async def _slot(
+        self, claim: Claim, ready: deque[Claim], running: set[asyncio.Task[None]]
+    ) -> None:
+        """One place of the window: upload ``claim``, then the next ready ones in turn.
+
+        Taking the next report in the same task starts its upload at once, without a
+        round through the event loop to the ``drain`` loop. The slot ends when nothing is
+        ready (or the next is stale, for ``_fill`` to give back), on stopping, or when the
+        unconfirmed uploads reach their bound.
+        """
+        while True:
+            await self._upload(claim)
+            kick = self._kick
+            if kick is not None and not kick.done():
+                kick.set_result(None)
+            # This slot is idle now: the others are len(running) - 1.
+            if not ready or self._stopping or not self._room(len(running) - 1):
+                return
+            if self._stale(ready[0]):
+                return
+            claim = ready.popleft()
 
     def _room(self, running: int) -> bool:
         """Whether another upload may start.
@@ -324,11 +360,14 @@ class Uploader:
             self._committing = 0
 
     def _books(self, acks: list[tuple[Claim, float]], want: int) -> _Books:
+        claims: list[Claim] = []
         acked: list[tuple[Claim, float]] = []
         if acks:
-            try:
-                lost = self.queue.complete_many(
+            try:  # one transaction, one fsync: the successes so far and the next leases
+                lost, claims = self.queue.complete_and_claim(
                     [claim for claim, _ in acks],
+                    want,
+                    lease_time=self.lease_time,
                     status_code=200,
                     latencies=[latency for _, latency in acks],
                 )
@@ -344,6 +383,7 @@ class Uploader:
                         claim.report_id,
                     )
                 acked = [(claim, latency) for claim, latency in acks if id(claim) not in gone]
+                return _Books(acked, claims, want)
         try:
             claims = self.queue.claim(want, lease_time=self.lease_time) if want > 0 else []
         except StationError as exc:  # drain raises it once the successes are counted
