@@ -100,7 +100,9 @@ def tests(session: nox.Session, package: str) -> None:
         "coverage",
         "run",
         data,
-        f"--source={package}",
+        # The source directory rather than the package name: Alembic loads migration scripts
+        # under module names of its own, which a package-name filter would not measure.
+        f"--source=packages/{package}/src/{package}",
         f"--concurrency={COVERAGE_CONCURRENCY.get(package, 'thread')}",
         "-m",
         "pytest",

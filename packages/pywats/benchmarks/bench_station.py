@@ -179,6 +179,16 @@ def main() -> None:
                         turn()
                 finally:
                     queue.close()
+                # Per round too: shows how much the machine's load moves the figures.
+                raw_r, bytes_r, drain_r = (
+                    REPORTS / t[-1] for t in (raw_times, bytes_times, drain_times)
+                )
+                print(
+                    f"  round {round_no + 1}: submit {raw_r:.0f}/s, submit_wsjf {bytes_r:.0f}/s, "
+                    f"drain {drain_r:.0f}/s ({drain_r / max(raw_r, bytes_r):.0%}), "
+                    f"load {os.getloadavg()[0]:.2f}",
+                    flush=True,
+                )
     finally:
         process.kill()
         process.wait()

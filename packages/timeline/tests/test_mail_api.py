@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -341,3 +342,51 @@ def test_cli_sync_and_accounts(
     assert unknown.exit_code == 2
     assert "no e-mail account" in unknown.stderr
     assert runner.invoke(app, ["email", "sync", "xyz"], env=env).exit_code == 2
+
+
+def test_stream_ends_when_the_client_disconnects(
+    tenant: Tenant,
+    service: Service,
+    dovecot: Dovecot,
+    user: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from timeline.mail import _routes as mail_routes
+
+    account = create_account(tenant, dovecot, user)
+    settings = service.settings
+
+    async def claim() -> str:  # a run that never progresses: its process "hangs"
+        db = Database(settings.database_url)
+        try:
+            run = await mail_sync.claim(db, settings, tenant.id, account["id"], trigger="cli")
+            return run.id
+        finally:
+            await db.dispose()
+
+    claim_id = asyncio.run(claim())
+    polls: list[float] = []
+    original = mail_routes._latest_run
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        polls.append(time.monotonic())
+        return await original(*args, **kwargs)
+
+    # The server runs in this process (corekit.testing.serve): count its polls of the run row.
+    monkeypatch.setattr(mail_routes, "_latest_run", counting)
+    path = f"/api/v1/email-accounts/{account['id']}/sync/events"
+    with tenant.http.stream("GET", path) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data: "):
+                assert json.loads(line.removeprefix("data: "))["id"] == claim_id
+                break
+    # The stream polled while open; once the client is gone, the polling stops.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        seen = len(polls)
+        time.sleep(5 * mail_routes.SSE_POLL)
+        if len(polls) == seen:
+            break
+    else:
+        raise AssertionError("the stream kept polling after the client disconnected")
+    assert len(polls) >= 2

@@ -35,7 +35,7 @@ class AsyncEurogardAPI(BaseAPI):
 
     Metadata calls share one async connection pool. The batches of a long fetch
     (:meth:`get_long_frame_from_names`, :meth:`get_frame_from_names`) are sent from worker
-    threads through a blocking pool the client makes on its first fetch, with the same token,
+    threads through a second, blocking pool of the client, with the same token,
     retries and timeouts: reading large answers through blocking sockets costs about half the
     CPU of the async stack, and leaves the event loop free while the answers arrive and are
     decoded. The limits of a long fetch are created per call, so a client is not tied to the
@@ -62,15 +62,15 @@ class AsyncEurogardAPI(BaseAPI):
         super().__init__(settings, max_concurrent_requests, **kwargs)
         with translated():
             self._http = AsyncClient(self.settings.base_url, **self._client_options())
-        self._batches: Client | None = None  # made by the first long fetch
+            # Sends the batches of long fetches from worker threads (see the class docstring).
+            self._batches = Client(self.settings.base_url, **self._client_options())
 
     async def aclose(self) -> None:
         """Close the connection pools."""
         try:
             await self._http.aclose()
         finally:
-            if self._batches is not None:
-                self._batches.close()
+            self._batches.close()
 
     close = aclose
 
@@ -91,17 +91,10 @@ class AsyncEurogardAPI(BaseAPI):
         with translated():
             return await self._http.request(call.method, call.path, **self._options(call))
 
-    def _batch_client(self) -> Client:
-        """The blocking client that sends the batches of long fetches, made on first use."""
-        if self._batches is None:
-            with translated():
-                self._batches = Client(self.settings.base_url, **self._client_options())
-        return self._batches
-
-    def _send_batch(self, http: Client, call: proto.Call) -> tuple[Response, list[bytes]]:
+    def _send_batch(self, call: proto.Call) -> tuple[Response, list[bytes]]:
         """Send one batch and read its answer as the chunks it arrived in (a worker thread)."""
         with translated():
-            return http.request_chunks(call.method, call.path, **self._options(call))
+            return self._batches.request_chunks(call.method, call.path, **self._options(call))
 
     async def _object(self, call: proto.Call) -> dict[str, Any]:
         return proto.json_object(await self._send(call))
@@ -351,7 +344,6 @@ class AsyncEurogardAPI(BaseAPI):
         in_flight = anyio.CapacityLimiter(slots)
         reading = anyio.CapacityLimiter(slots)  # own threads: not the app's default pool
         decoding = anyio.CapacityLimiter(1)
-        http = self._batch_client()
 
         def decode(response: Response, chunks: list[bytes], window: tuple[int, int]) -> DataFrame:
             return frames.batch(response, q, window, long=long, chunks=chunks)
@@ -372,7 +364,7 @@ class AsyncEurogardAPI(BaseAPI):
                 async with in_flight:
                     call = proto.data_call(q, *window, timeout=timeout)
                     response, chunks = await anyio.to_thread.run_sync(
-                        self._send_batch, http, call, limiter=reading, abandon_on_cancel=True
+                        self._send_batch, call, limiter=reading
                     )
                     parts[index] = await anyio.to_thread.run_sync(
                         decode, response, chunks, window, limiter=decoding

@@ -452,4 +452,3 @@ def _run_batches(
         pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
     return [part for part in parts if part is not None]
-

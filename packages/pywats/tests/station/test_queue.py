@@ -445,3 +445,34 @@ def test_complete_many_marks_done_in_one_commit_and_returns_lost_leases(
     assert (attempt.outcome, attempt.status_code, attempt.latency_s) == ("done", 200, 0.25)
     with pytest.raises(StationError, match="one latency per claim"):
         queue.complete_many(again, latencies=[0.1])
+
+
+def test_complete_and_claim_records_successes_and_leases_in_one_step(
+    queue: ReportQueue, clock: FakeClock, events: list[QueueEvent]
+) -> None:
+    ids = [queue.enqueue(report(f"T{i}")).report_id for i in range(4)]
+    first = queue.claim(2, lease_time=10)
+    lost, nxt = queue.complete_and_claim(
+        first, 3, lease_time=30, status_code=200, latencies=[0.1, 0.2]
+    )
+    assert lost == []
+    assert [c.report_id for c in nxt] == ids[2:]  # only two were left to lease
+    assert all(c.attempts == 1 for c in nxt)
+    assert nxt[0].item.lease_expires_at == clock.time() + 30
+    assert [queue.get(i).state for i in ids] == [P.DONE, P.DONE, P.INFLIGHT, P.INFLIGHT]
+    assert [e.report_id for e in events if e.kind == "submitted"] == ids[:2]
+    assert [a.latency_s for a in queue.history(ids[1])] == [0.2]
+    # Stale claims are returned, not raised, and the lease is still taken.
+    clock.advance(31)  # both leases expire; one report is taken again, one is pending
+    (again,) = queue.claim(1, lease_time=30)
+    lost, more = queue.complete_and_claim(nxt, 5, lease_time=30)
+    assert lost == nxt
+    assert [c.report_id for c in more] == [
+        c.report_id for c in nxt if c.report_id != again.report_id
+    ]
+    assert queue.get(again.report_id).state is P.INFLIGHT  # left to the new claim
+    with pytest.raises(StationError, match="one latency per claim"):
+        queue.complete_and_claim(more, 1, lease_time=30, latencies=[])
+    queue._queue._conn.execute("PRAGMA query_only = ON")  # every write fails
+    with pytest.raises(StationError, match="cannot ack and lease"):
+        queue.complete_and_claim(more, 1, lease_time=30)

@@ -132,7 +132,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Outermost last: request ids wrap everything, so even a 413 or 429 carries one.
     app.add_middleware(ClientRateLimitMiddleware, limiter=ctx.limiter)
-    app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_request_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        limit=settings.max_request_bytes,
+        upload_limit=settings.max_document_bytes,
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

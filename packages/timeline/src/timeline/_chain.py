@@ -214,8 +214,22 @@ async def append(
     items: Sequence[NewEvent],
     *,
     audit_chain: bool = False,
+    outbox: bool = False,
 ) -> list[Event]:
     """Append ``items`` in order to the subject's chain (within the caller's transaction).
+
+    Args:
+        session: a session in a write transaction (the caller commits).
+        tenant_id: the tenant.
+        subject_id: the subject whose chain grows.
+        items: the events, in order.
+        audit_chain: the subject is the tenant's audit chain (the service's own writes).
+        outbox: also record each event in ``workflow_outbox`` (same transaction), so its
+            workflow rules are evaluated even if the process dies before it does so itself;
+            decide with :meth:`timeline._context.Context.wants_reactions`.
+
+    Returns:
+        The appended events (transient objects).
 
     Raises:
         NotFoundError: no such subject in the tenant.
@@ -236,7 +250,22 @@ async def append(
             last_seq=events[-1].seq, last_hash=events[-1].hash, updated_at=events[-1].recorded_at
         )
     )
+    if outbox:
+        await session.execute(
+            _outbox_table().insert(),
+            [
+                {"event_id": e.id, "tenant_id": tenant_id, "created_at": e.recorded_at}
+                for e in events
+            ],
+        )
     return events
+
+
+def _outbox_table() -> Table:
+    # The workflows feature owns the table (imported here, at use, to keep the core below it).
+    from timeline.workflows._models import WorkflowOutbox
+
+    return cast(Table, WorkflowOutbox.__table__)
 
 
 async def create_subject(

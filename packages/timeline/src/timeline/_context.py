@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Protocol
@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 
 AppendListener = Callable[["Context", str, Sequence["Event"], str], Awaitable[None]]
 """Called with (context, tenant id, committed events, origin) after events are committed."""
+
+ReactionInterest = Callable[[str, Collection[str]], Awaitable[bool]]
+"""Whether (tenant id, event types) may trigger a reaction; answered from memory, no query."""
 
 
 class BackgroundService(Protocol):
@@ -78,6 +81,26 @@ class Context:
     _appender: _hotpath.Appender | None = None
     listeners: list[AppendListener] = field(default_factory=list)
     services: list[BackgroundService] = field(default_factory=list)
+    reaction_interest: ReactionInterest | None = None
+
+    async def wants_reactions(self, tenant_id: str, event_types: Collection[str]) -> bool:
+        """Whether events of these types may trigger a reaction (a workflow rule) in the tenant.
+
+        Asked before an append: when true, the append also writes a ``workflow_outbox`` row per
+        event in its transaction, so the reaction survives a crash right after the commit. The
+        workflows feature answers it from its rule cache (no query per append); without it (or
+        without rules) it is false and the append writes nothing extra.
+
+        Args:
+            tenant_id: the appending tenant.
+            event_types: the types of the events about to be appended.
+
+        Returns:
+            True if some enabled rule may react to one of them.
+        """
+        if self.reaction_interest is None or not event_types:
+            return False
+        return await self.reaction_interest(tenant_id, event_types)
 
     async def events_appended(
         self, tenant_id: str, events: Sequence[Event], *, origin: str = "api"

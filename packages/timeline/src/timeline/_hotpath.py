@@ -64,6 +64,26 @@ SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::bigint[],
                      $9::varchar[], $10::varchar[], $11::timestamptz[])
 WHERE EXISTS (SELECT 1 FROM head)
 """
+# The same, when some of the events need a workflow outbox row (their tenant has rules for
+# their types): a second data-modifying CTE inserts those rows ($18), guarded by the same
+# compare-and-set, so a lost race inserts neither events nor outbox rows.
+_APPEND_OUTBOX_SQL = """
+WITH head AS (
+    UPDATE chain_head SET last_seq = $12, last_hash = $13, updated_at = $14
+    WHERE subject_id = $15 AND tenant_id = $16 AND last_seq = $17
+    RETURNING 1
+), outbox AS (
+    INSERT INTO workflow_outbox (event_id, tenant_id, created_at)
+    SELECT o.event_id, $16, $14 FROM unnest($18::varchar[]) AS o(event_id)
+    WHERE EXISTS (SELECT 1 FROM head)
+)
+INSERT INTO event (id, tenant_id, subject_id, seq, event_type, schema_version, event_time,
+                   payload, prev_hash, hash, recorded_at)
+SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::bigint[],
+                     $5::varchar[], $6::integer[], $7::timestamptz[], $8::text[],
+                     $9::varchar[], $10::varchar[], $11::timestamptz[])
+WHERE EXISTS (SELECT 1 FROM head)
+"""
 APPEND_COLUMNS = (
     "id",
     "tenant_id",
@@ -94,9 +114,18 @@ async def principal_for_user(pool: asyncpg.Pool, claims: TokenClaims) -> Princip
 
 
 async def _extend(
-    pool: asyncpg.Pool, tenant_id: str, subject_id: str, items: Sequence[NewEvent], *, lock: bool
+    pool: asyncpg.Pool,
+    tenant_id: str,
+    subject_id: str,
+    items: Sequence[NewEvent],
+    *,
+    lock: bool,
+    outbox: Sequence[bool] = (),
 ) -> list[Event]:
     """One attempt: read the head (locked if ``lock``), then the compare-and-set append.
+
+    ``outbox[i]`` true writes a ``workflow_outbox`` row for ``items[i]`` in the same statement
+    (missing entries count as false).
 
     Raises:
         HeadMovedError: another writer moved the head in between (never when ``lock``).
@@ -111,9 +140,12 @@ async def _extend(
         events = link(tenant_id, subject_id, seq, row[1], items)
         columns = [[getattr(e, c) for e in events] for c in APPEND_COLUMNS]
         last = events[-1]
-        status = await conn.execute(
-            _APPEND_SQL, *columns, last.seq, last.hash, last.recorded_at, subject_id, tenant_id, seq
-        )
+        head = (last.seq, last.hash, last.recorded_at, subject_id, tenant_id, seq)
+        outbox_ids = [e.id for e, wanted in zip(events, outbox, strict=False) if wanted]
+        if outbox_ids:
+            status = await conn.execute(_APPEND_OUTBOX_SQL, *columns, *head, outbox_ids)
+        else:
+            status = await conn.execute(_APPEND_SQL, *columns, *head)
     if status != f"INSERT 0 {len(events)}":
         raise HeadMovedError
     return events
@@ -148,9 +180,20 @@ class Appender:
         self._writers: set[asyncio.Task[None]] = set()
 
     async def append(
-        self, tenant_id: str, subject_id: str, items: Sequence[NewEvent]
+        self, tenant_id: str, subject_id: str, items: Sequence[NewEvent], *, outbox: bool = False
     ) -> list[Event]:
         """Append ``items`` in order to the subject's chain; returns them once committed.
+
+        Args:
+            tenant_id: the tenant.
+            subject_id: the subject whose chain grows.
+            items: the events, in order.
+            outbox: also write a ``workflow_outbox`` row for each of them, in the same
+                statement (see :func:`timeline._chain.append`). In a coalesced batch only
+                the requests that asked for it get outbox rows.
+
+        Returns:
+            The committed events.
 
         Raises:
             NotFoundError: no such subject in the tenant.
@@ -159,7 +202,7 @@ class Appender:
         """
         key = (tenant_id, subject_id)
         loop = asyncio.get_running_loop()
-        request = _Request(list(items), loop.create_future())
+        request = _Request(list(items), loop.create_future(), outbox)
         # A cancelled request leaves its answer unread; that is expected, not worth a warning.
         request.done.add_done_callback(_read_answer)
         queue = self._waiting.get(key)
@@ -181,12 +224,13 @@ class Appender:
 
     async def _write(self, key: tuple[str, str], batch: list[_Request]) -> None:
         items = [item for request in batch for item in request.items]
+        outbox = [request.outbox for request in batch for _ in request.items]
 
         async def attempt() -> list[Event]:
             try:
-                return await _extend(self._pool, *key, items, lock=False)
+                return await _extend(self._pool, *key, items, lock=False, outbox=outbox)
             except HeadMovedError:  # lost to another process: again at once, holding the head
-                return await _extend(self._pool, *key, items, lock=True)
+                return await _extend(self._pool, *key, items, lock=True, outbox=outbox)
 
         try:
             events = await retry_write(attempt, retries=self._retries)
@@ -209,3 +253,4 @@ def _read_answer(done: asyncio.Future[list[Event]]) -> None:
 class _Request:
     items: list[NewEvent]
     done: asyncio.Future[list[Event]]
+    outbox: bool = False

@@ -108,26 +108,18 @@ UPLOAD_ALLOWANCE = 64 * 1024
 """Bytes an upload body may carry beyond the document: multipart framing and form fields."""
 
 
-def _service_document_limit(scope: Scope) -> int | None:
-    # Starlette puts the application in the scope before its middleware runs; timeline's app
-    # keeps its context (and so its settings) on ``app.state.timeline``.
-    ctx = getattr(getattr(scope.get("app"), "state", None), "timeline", None)
-    limit = getattr(getattr(ctx, "settings", None), "max_document_bytes", None)
-    return limit if isinstance(limit, int) else None
-
-
 class BodySizeLimitMiddleware:
     """Refuse request bodies over ``limit`` bytes with 413, announced or streamed.
 
     Document uploads (``POST`` to ``/api/v1/subjects/{id}/documents`` and
     ``/api/v1/documents/{id}/versions``) stream to storage instead of into memory, so they are
-    limited by ``upload_limit`` (default: the running service's ``max_document_bytes``) plus
+    limited by ``upload_limit`` (the service's ``max_document_bytes``) plus
     :data:`UPLOAD_ALLOWANCE`; the upload route itself holds the file to ``max_document_bytes``.
 
     Args:
         app: the application to guard.
         limit: the most bytes of any other request body.
-        upload_limit: the largest document; ``None`` reads it from the service's settings.
+        upload_limit: the largest document; ``None`` holds uploads to ``limit`` too.
     """
 
     def __init__(self, app: ASGIApp, limit: int, upload_limit: int | None = None) -> None:
@@ -137,7 +129,7 @@ class BodySizeLimitMiddleware:
 
     def _limit_for(self, scope: Scope) -> tuple[int, str]:
         if scope.get("method") == "POST" and _UPLOAD_PATH.match(scope["path"]):
-            document = self.upload_limit or _service_document_limit(scope)
+            document = self.upload_limit
             if document is not None:
                 return document + UPLOAD_ALLOWANCE, (
                     f"the upload is larger than {document} bytes, the most this service accepts "

@@ -44,7 +44,7 @@ from timeline._api_models import (
     VerificationOut,
 )
 from timeline._auth import Principal, check_password_or_dummy, hash_password
-from timeline._chain import AUDIT_REF, run_write
+from timeline._chain import AUDIT_REF, append, run_write
 from timeline._checkpoint import CheckpointData, create_checkpoint, load_checkpoint
 from timeline._context import Context, ContextDep, require
 from timeline._models import ApiKey, Checkpoint, Event, EventSchema, Role, Subject, User
@@ -463,16 +463,21 @@ def _items(events: list[EventCreate]) -> list[_events.EventInput]:
 async def _append(
     ctx: Context, p: Principal, subject_id: str, bodies: list[EventCreate]
 ) -> list[EventOut]:
+    # Events that may trigger a workflow rule also get an outbox row in their transaction, so
+    # the reaction happens even if this process dies between the commit and the listener.
+    outbox = await ctx.wants_reactions(p.tenant_id, {b.event_type for b in bodies})
     appender = await ctx.appender()
     if appender is None:
+        items = _items(bodies)
 
         async def work(session: AsyncSession) -> list[Event]:
-            return await _events.append_events(session, p, subject_id, _items(bodies))
+            prepared = [await _events.prepare(session, p.tenant_id, item) for item in items]
+            return await append(session, p.tenant_id, subject_id, prepared, outbox=outbox)
 
         events = await run_write(ctx.db, work, retries=ctx.settings.append_retries)
     else:
         prepared = await _events.prepare_all(ctx.db, p.tenant_id, _items(bodies))
-        events = await appender.append(p.tenant_id, subject_id, prepared)
+        events = await appender.append(p.tenant_id, subject_id, prepared, outbox=outbox)
     # Committed: workflows react now (a failing reaction never fails this append).
     await ctx.events_appended(p.tenant_id, events, origin="api")
     return [EventOut.of(e) for e in events]

@@ -83,6 +83,12 @@ class Settings(BaseSettings):
         workflow_rules_ttl: seconds a worker keeps a tenant's enabled rules in memory; a
             change through this process applies at once, one through another worker
             process within this many seconds.
+        workflow_outbox_sweep: seconds between the outbox sweeper's runs (it also runs at
+            start): it evaluates the rules for appended events whose inline evaluation never
+            finished (the process died right after the commit).
+        workflow_outbox_grace: age in seconds an outbox row must reach before the sweeper takes
+            it, so it does not race the inline evaluation of a request still being answered.
+        workflow_outbox_batch: outbox rows one sweep transaction takes at most.
     """
 
     model_config = SettingsConfigDict(env_prefix="TIMELINE_", extra="ignore", env_file=None)
@@ -131,6 +137,9 @@ class Settings(BaseSettings):
     webhook_poll_interval: float = Field(default=1.0, gt=0, le=60)
     webhook_done_retention: float = Field(default=7 * 24 * 3600.0, ge=60)
     workflow_rules_ttl: float = Field(default=5.0, ge=0, le=3600)
+    workflow_outbox_sweep: float = Field(default=30.0, gt=0, le=3600)
+    workflow_outbox_grace: float = Field(default=10.0, ge=0, le=3600)
+    workflow_outbox_batch: int = Field(default=100, ge=1, le=10_000)
 
     @field_validator("cors_origins")
     @classmethod

@@ -182,7 +182,11 @@ async def _commit(
                 )
                 for key, m in new
             ]
-            events = await append(session, account.tenant_id, account.subject_id, items)
+            # Always with outbox rows (a sync is a batch, rarely run): its events reach the
+            # workflow rules even when the listener never runs (a crash, or a CLI sync).
+            events = await append(
+                session, account.tenant_id, account.subject_id, items, outbox=True
+            )
             now = utcnow()
             session.add_all(
                 EmailMessage(

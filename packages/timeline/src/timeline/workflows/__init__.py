@@ -1,6 +1,9 @@
 """Workflows: rules on appended events that append events or call signed webhooks.
 
-See ``docs/timeline/workflows.md`` for rules, conditions, actions and delivery guarantees.
+Rules are evaluated right after an append commits; an append whose events may trigger a rule
+also writes ``workflow_outbox`` rows in its transaction, which the outbox sweeper evaluates if
+the process dies before it does (:mod:`timeline.workflows._outbox`). See
+``docs/timeline/workflows.md`` for rules, conditions, actions and delivery guarantees.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from sqlalchemy import select
 
 from timeline.workflows._engine import Engine
 from timeline.workflows._models import WorkflowRule
+from timeline.workflows._outbox import OutboxSweeper
 from timeline.workflows._routes import router
 from timeline.workflows._webhooks import DeliveryWorker, sign
 
@@ -33,9 +37,13 @@ def install(app: FastAPI, ctx: Context) -> None:
             ``ctx.services``).
     """
     engine = Engine(ctx)
+    sweeper = OutboxSweeper(ctx, engine)
     app.state.timeline_workflows = engine
+    app.state.timeline_outbox_sweeper = sweeper
+    ctx.reaction_interest = engine.wants
     ctx.listeners.append(engine.on_appended)
     ctx.services.append(DeliveryWorker(ctx, engine.queue))
+    ctx.services.append(sweeper)
     app.include_router(router)
 
 

@@ -4,13 +4,20 @@ It runs in the appending request right after the commit (``ctx.events_appended``
 action never fails that request (its events are already committed); the failure is written to
 the execution log. Events appended by a workflow (origin ``workflow``) never trigger rules, so
 rules cannot loop.
+
+Crash safety: an append whose events may trigger a rule also wrote a ``workflow_outbox`` row
+per event in its own transaction; the listener deletes those rows once their evaluation is
+done, and :mod:`timeline.workflows._outbox` evaluates the rows a dead process left behind. So
+every evaluation may run twice, and each step is idempotent: the execution log's unique
+(rule, event) refuses a second run, and a webhook whose row exists but is still ``queued`` is
+put on the queue again under the same key (a no-op if the first put happened).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -19,8 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from timeline import _chain, _events
 from timeline._models import new_id, utcnow
 from timeline.errors import ApiError, ChainConflictError, ConflictError
-from timeline.workflows import _log
-from timeline.workflows._models import WorkflowRule
+from timeline.workflows import _log, _outbox
+from timeline.workflows._models import WorkflowExecution, WorkflowRule
 from timeline.workflows._rules import CachedRule, RuleCache, condition_errors
 from timeline.workflows._webhooks import (
     DeliveryQueue,
@@ -36,6 +43,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 WORKFLOW_ORIGIN = "workflow"
+API_ORIGIN = "api"
 TRIGGER_KEY = "trigger"
 
 
@@ -74,14 +82,51 @@ class Engine:
         """
         if origin == WORKFLOW_ORIGIN or not events:
             return
+        evaluated = await self.evaluate(ctx, tenant_id, events)
+        # API appends wrote outbox rows only if the tenant had rules for these types (the
+        # cache said so a moment ago); the other origins may write them regardless.
+        if evaluated or origin != API_ORIGIN:
+            try:
+                await _outbox.delete(
+                    ctx.db, [e.id for e in events], retries=ctx.settings.append_retries
+                )
+            except Exception:  # the sweeper deletes them later (evaluating again is harmless)
+                logger.exception("could not delete the outbox rows of %d events", len(events))
+
+    async def wants(self, tenant_id: str, event_types: Collection[str]) -> bool:
+        """The interest check of :meth:`timeline._context.Context.wants_reactions`.
+
+        Args:
+            tenant_id: the tenant.
+            event_types: the types of the events about to be appended.
+
+        Returns:
+            True if an enabled rule (as cached) is triggered by one of the types.
+        """
+        return await self.rules.has_rules(tenant_id, event_types)
+
+    async def evaluate(self, ctx: Context, tenant_id: str, events: Sequence[Event]) -> bool:
+        """Run the tenant's current rules on ``events`` (again, harmlessly, if they ran before).
+
+        Args:
+            ctx: the service context.
+            tenant_id: the events' tenant.
+            events: committed events not appended by a workflow.
+
+        Returns:
+            Whether any rule was triggered by their types (whatever its condition said).
+        """
+        evaluated = False
         for event in events:
             rules = await self.rules.rules(tenant_id, event.event_type)
+            evaluated = evaluated or bool(rules)
             for rule in rules:
                 try:
                     await self._run(ctx, tenant_id, rule, event)
                 except Exception:
                     # The client's events are committed; a broken action must not undo that.
                     logger.exception("workflow rule %s failed on event %s", rule.id, event.id)
+        return evaluated
 
     async def _run(self, ctx: Context, tenant_id: str, rule: CachedRule, event: Event) -> None:
         retries = ctx.settings.append_retries
@@ -200,8 +245,20 @@ class Engine:
             execution_id=delivery_id,
         )
         if not await _log.insert(ctx.db, row, retries=ctx.settings.append_retries):
-            return
+            # Evaluated before: if the process died between the row and the put, put it now
+            # (same key, so a put that did happen makes this a no-op).
+            existing = await self._execution(rule_id, event.id)
+            if existing is None or existing.action != "webhook" or existing.status != _log.QUEUED:
+                return
+            delivery_id = existing.id
         await self.put_delivery(ctx, tenant_id, rule_id, delivery_id, event)
+
+    async def _execution(self, rule_id: str, event_id: str) -> WorkflowExecution | None:
+        async with self.ctx.db.single() as session:
+            stmt = select(WorkflowExecution).where(
+                WorkflowExecution.rule_id == rule_id, WorkflowExecution.event_id == event_id
+            )
+            return (await session.execute(stmt)).scalar_one_or_none()
 
     async def put_delivery(
         self, ctx: Context, tenant_id: str, rule_id: str, delivery_id: str, event: Event

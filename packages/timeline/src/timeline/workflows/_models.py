@@ -57,3 +57,20 @@ class WorkflowExecution(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WorkflowOutbox(Base):
+    """An appended event whose rules have not been evaluated yet (the transactional outbox).
+
+    Written in the append's own transaction when the tenant has rules for the event's type
+    (see :meth:`timeline._context.Context.wants_reactions`), deleted once the inline
+    evaluation is done; rows a crash left behind are evaluated by the outbox sweeper. No
+    foreign key on ``event_id``: PostgreSQL's hot path inserts the row and its event in one
+    statement, and events are never deleted.
+    """
+
+    __tablename__ = "workflow_outbox"
+    __table_args__ = (Index("ix_workflow_outbox_created", "created_at"),)
+    event_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

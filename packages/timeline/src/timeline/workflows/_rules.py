@@ -12,7 +12,7 @@ import asyncio
 import ipaddress
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -91,6 +91,25 @@ class RuleCache:
         Returns:
             The rules, oldest first (read from the database at most once per TTL).
         """
+        return (await self._by_type(tenant_id)).get(event_type, [])
+
+    async def has_rules(self, tenant_id: str, event_types: Collection[str]) -> bool:
+        """Whether the tenant has an enabled rule triggered by one of ``event_types``.
+
+        Answered from the same cache as :meth:`rules` (same TTL, no query while it is fresh);
+        this is the interest check every append asks before writing outbox rows.
+
+        Args:
+            tenant_id: the tenant.
+            event_types: the types of the events about to be appended.
+
+        Returns:
+            True if some enabled rule may react.
+        """
+        by_type = await self._by_type(tenant_id)
+        return bool(by_type) and any(t in by_type for t in event_types)
+
+    async def _by_type(self, tenant_id: str) -> dict[str, list[CachedRule]]:
         entry = self._entries.get(tenant_id)
         if entry is None or self._clock() - entry[0] >= self._ttl:
             lock = self._locks.setdefault(tenant_id, asyncio.Lock())
@@ -99,7 +118,7 @@ class RuleCache:
                 if entry is None or self._clock() - entry[0] >= self._ttl:
                     entry = (self._clock(), await self._load(tenant_id))
                     self._entries[tenant_id] = entry
-        return entry[1].get(event_type, [])
+        return entry[1]
 
     async def _load(self, tenant_id: str) -> dict[str, list[CachedRule]]:
         stmt = (

@@ -1,4 +1,4 @@
-"""Workflow rules and their execution log (webhook deliveries live in the durable queue).
+"""Workflow rules, their execution log and the outbox of events awaiting evaluation.
 
 Revision ID: 0002
 Revises: 0001
@@ -69,9 +69,17 @@ def upgrade() -> None:
         "workflow_execution",
         ["tenant_id", "action", "status", "created_at", "id"],
     )
+    op.create_table(
+        "workflow_outbox",
+        sa.Column("event_id", sa.String(32), primary_key=True),
+        sa.Column("tenant_id", sa.String(32), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+    )
+    op.create_index("ix_workflow_outbox_created", "workflow_outbox", ["created_at"])
 
 
 def downgrade() -> None:
     """Drop this feature's tables."""
+    op.drop_table("workflow_outbox")
     op.drop_table("workflow_execution")
     op.drop_table("workflow_rule")
