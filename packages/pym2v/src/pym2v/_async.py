@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Self
 import anyio
 import anyio.to_thread
 
-from corekit.http import AsyncClient, Client, Response
+from corekit.http import AsyncClient, Response
 from pym2v import _frames as frames
 from pym2v import _protocol as proto
 from pym2v._base import BaseAPI, deprecated
@@ -33,14 +33,9 @@ class AsyncEurogardAPI(BaseAPI):
     The same methods as :class:`~pym2v.EurogardAPI`, awaitable (``iter_*`` are async
     iterators).
 
-    Metadata calls share one async connection pool. The batches of a long fetch
-    (:meth:`get_long_frame_from_names`, :meth:`get_frame_from_names`) are sent from worker
-    threads through a second, blocking pool of the client, with the same token,
-    retries and timeouts: reading large answers through blocking sockets costs about half the
-    CPU of the async stack, and leaves the event loop free while the answers arrive and are
-    decoded. The limits of a long fetch are created per call, so a client is not tied to the
-    first event loop that used it (its async connections are: use one client per event loop).
-    Use ``async with`` or call :meth:`aclose`.
+    One connection pool serves every call; the concurrency limit of a long fetch is created
+    per call, so a client is not tied to the first event loop that used it (its connections
+    are: use one client per event loop). Use ``async with`` or call :meth:`aclose`.
 
     Args:
         settings: connection and credentials; ``None`` reads ``EUROGARD_*`` from the
@@ -62,15 +57,10 @@ class AsyncEurogardAPI(BaseAPI):
         super().__init__(settings, max_concurrent_requests, **kwargs)
         with translated():
             self._http = AsyncClient(self.settings.base_url, **self._client_options())
-            # Sends the batches of long fetches from worker threads (see the class docstring).
-            self._batches = Client(self.settings.base_url, **self._client_options())
 
     async def aclose(self) -> None:
-        """Close the connection pools."""
-        try:
-            await self._http.aclose()
-        finally:
-            self._batches.close()
+        """Close the connection pool."""
+        await self._http.aclose()
 
     close = aclose
 
@@ -91,10 +81,9 @@ class AsyncEurogardAPI(BaseAPI):
         with translated():
             return await self._http.request(call.method, call.path, **self._options(call))
 
-    def _send_batch(self, call: proto.Call) -> tuple[Response, list[bytes]]:
-        """Send one batch and read its answer as the chunks it arrived in (a worker thread)."""
+    async def _send_chunks(self, call: proto.Call) -> tuple[Response, list[bytes]]:
         with translated():
-            return self._batches.request_chunks(call.method, call.path, **self._options(call))
+            return await self._http.request_chunks(call.method, call.path, **self._options(call))
 
     async def _object(self, call: proto.Call) -> dict[str, Any]:
         return proto.json_object(await self._send(call))
@@ -342,7 +331,6 @@ class AsyncEurogardAPI(BaseAPI):
         s = self.settings
         slots = proto.in_flight(q, windows, s.max_concurrent_requests, s.max_buffered_bytes)
         in_flight = anyio.CapacityLimiter(slots)
-        reading = anyio.CapacityLimiter(slots)  # own threads: not the app's default pool
         decoding = anyio.CapacityLimiter(1)
 
         def decode(response: Response, chunks: list[bytes], window: tuple[int, int]) -> DataFrame:
@@ -356,16 +344,11 @@ class AsyncEurogardAPI(BaseAPI):
         async def run(index: int, window: tuple[int, int], group: anyio.abc.TaskGroup) -> None:
             try:
                 # The slot is held until the answer is decoded, so at most that many
-                # answers are in memory at once. The request is sent and its answer read in
-                # a worker thread; decoding runs in another (a 30-day batch takes ~0.1 s),
-                # one batch at a time. Threads are never abandoned: a cancelled fetch (or
-                # one whose batch failed) returns once the requests already sent have
-                # finished, so nothing of it runs on, or retries, after it returned.
+                # answers are in memory at once. Decoding runs off the event loop (a 30-day
+                # batch takes ~0.1 s), one batch at a time.
                 async with in_flight:
                     call = proto.data_call(q, *window, timeout=timeout)
-                    response, chunks = await anyio.to_thread.run_sync(
-                        self._send_batch, call, limiter=reading
-                    )
+                    response, chunks = await self._send_chunks(call)
                     parts[index] = await anyio.to_thread.run_sync(
                         decode, response, chunks, window, limiter=decoding
                     )
