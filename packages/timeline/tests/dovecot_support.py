@@ -9,7 +9,10 @@ process with two listeners: ``imap`` (plain port, STARTTLS required before login
 
 XOAUTH2: a ``passdb { driver = oauth2 }`` asks a tiny loopback HTTP server run by the fixture
 (``corekit.testing.serve``) to introspect the bearer token; tokens in :attr:`Dovecot.tokens`
-are valid (``{"active": true, "username": ...}``), anything else is refused.
+are valid (``{"active": true, "username": ...}``) until their expiry in
+:attr:`OAuthServer.expiry` (if any), anything else is refused. The same server is the OAuth2
+authorization server of the refresh tests (:class:`OAuthServer`, ``POST /token``): it answers the
+``refresh_token`` grant with short-lived access tokens and rotates refresh tokens.
 
 The module also holds the fixtures (``dovecot``, ``user``) and helpers the e-mail test modules
 share; a test module imports the fixtures by name.
@@ -29,6 +32,7 @@ import grp
 import itertools
 import os
 import pwd
+import secrets
 import shutil
 import socket
 import subprocess
@@ -48,6 +52,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from timeline_support import Service, Tenant
 
 from corekit.testing import serve
@@ -137,7 +142,98 @@ class Pki:
         )
 
 
-def _introspection_app(tokens: dict[str, str]) -> FastAPI:
+@dataclass
+class OAuthServer:
+    """The fixture's OAuth2 authorization server: token endpoint and token introspection.
+
+    ``POST /token`` takes the ``refresh_token`` grant (client authentication by form fields),
+    issues an access token valid for ``lifetimes[user]`` seconds (default 3600) and, with
+    ``rotate``, a new refresh token that replaces the presented one. Every presented refresh
+    token is recorded in ``grants``; every issued one in ``issued``.
+    """
+
+    tokens: dict[str, str] = field(default_factory=dict)
+    client_id: str = "timeline-test-client"
+    client_secret: str = "client-s3cret-8e1f"
+    rotate: bool = True
+    lifetimes: dict[str, float] = field(default_factory=dict)
+    refresh_tokens: dict[str, str] = field(default_factory=dict)
+    expiry: dict[str, float] = field(default_factory=dict)
+    refused_users: set[str] = field(default_factory=set)
+    grants: list[str] = field(default_factory=list)
+    issued: list[str] = field(default_factory=list)
+    url: str = ""
+
+    @property
+    def token_url(self) -> str:
+        """The token endpoint (plain http on 127.0.0.1)."""
+        return f"{self.url}/token"
+
+    def refresh_token_for(self, user: str) -> str:
+        """A new valid refresh token of ``user``."""
+        token = f"rt-{secrets.token_urlsafe(12)}"
+        self.refresh_tokens[token] = user
+        return token
+
+    def expire_access_tokens(self, user: str) -> None:
+        """Make every access token of ``user`` expired at introspection (no sleeping)."""
+        for token, owner in self.tokens.items():
+            if owner == user:
+                self.expiry[token] = 0.0
+
+    def settings_for(self, refresh_token: str, **overrides: Any) -> dict[str, Any]:
+        """The ``oauth2`` body of an account using this server."""
+        body: dict[str, Any] = {
+            "token_url": self.token_url,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "refresh_token": refresh_token,
+            "scope": "imap",
+        }
+        body.update(overrides)
+        return body
+
+    def active_user(self, token: str) -> str | None:
+        """The user of an access token dovecot may accept, or None."""
+        user = self.tokens.get(token)
+        if user is None or user in self.refused_users:
+            return None
+        if self.expiry.get(token, float("inf")) <= time.time():
+            return None
+        return user
+
+    def grant(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """The answer (status, JSON body) to a token request."""
+        if form.get("grant_type") != "refresh_token":
+            return 400, {"error": "unsupported_grant_type"}
+        if (form.get("client_id"), form.get("client_secret")) != (
+            self.client_id,
+            self.client_secret,
+        ):
+            return 401, {"error": "invalid_client", "error_description": "unknown client"}
+        presented = form.get("refresh_token", "")
+        self.grants.append(presented)
+        user = self.refresh_tokens.get(presented)
+        if user is None:
+            description = f"refresh token {presented} is unknown or revoked"
+            return 400, {"error": "invalid_grant", "error_description": description}
+        lifetime = self.lifetimes.get(user, 3600.0)
+        access = f"at-{secrets.token_urlsafe(12)}"
+        self.tokens[access] = user
+        self.expiry[access] = time.time() + lifetime
+        body: dict[str, Any] = {
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": int(lifetime),
+        }
+        if self.rotate:
+            del self.refresh_tokens[presented]
+            body["refresh_token"] = self.refresh_token_for(user)
+            self.issued.append(body["refresh_token"])
+        return 200, body
+
+
+def _introspection_app(oauth: OAuthServer) -> FastAPI:
     app = FastAPI()
 
     @app.post("/introspect")
@@ -146,10 +242,16 @@ def _introspection_app(tokens: dict[str, str]) -> FastAPI:
         token = str(form.get("token", ""))
         if not token:  # dovecot may also send it as a bearer header
             token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        user = tokens.get(token)
+        user = oauth.active_user(token)
         if user is None:
             return {"active": False}
         return {"active": True, "username": user}
+
+    @app.post("/token")
+    async def token(request: Request) -> JSONResponse:
+        form = await request.form()
+        status, body = oauth.grant({k: str(v) for k, v in form.items()})
+        return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
 
     return app
 
@@ -167,6 +269,7 @@ class Dovecot:
     tokens: dict[str, str] = field(default_factory=dict)
     _uid: int = 0
     _gid: int = 0
+    oauth: OAuthServer = field(default_factory=OAuthServer)
 
     host = "127.0.0.1"
 
@@ -180,10 +283,13 @@ class Dovecot:
         would lock out dovecot's unprivileged processes.
         """
         tokens: dict[str, str] = {}
+        oauth = OAuthServer(tokens)
         root = Path(tempfile.mkdtemp(prefix="timeline-dovecot-"))
         try:
-            with serve(_introspection_app(tokens)) as introspection:
+            with serve(_introspection_app(oauth)) as introspection:
+                oauth.url = str(introspection.url)
                 server = cls._launch(root, users, tokens, f"{introspection.url}/introspect")
+                server.oauth = oauth
                 try:
                     yield server
                 finally:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from timeline._auth import Principal
 from timeline._canonical import canonical_json
-from timeline._chain import NewEvent, append, audit, create_subject
+from timeline._chain import NewEvent, audit, create_subject
 from timeline._db import Database
 from timeline._models import Event, EventSchema, Subject, new_id, utcnow
 from timeline.errors import ConflictError, NotFoundError, ValidationFailedError
@@ -280,17 +280,6 @@ async def prepare_all(db: Database, tenant_id: str, items: Sequence[EventInput])
                 )
         prepared.append(_validated(item, event_time, validator))
     return prepared
-
-
-async def append_events(
-    session: AsyncSession,
-    principal: Principal,
-    subject_id: str,
-    items: Sequence[EventInput],
-) -> list[Event]:
-    """Validate and append ``items`` to one subject's chain, all or nothing."""
-    prepared = [await prepare(session, principal.tenant_id, item) for item in items]
-    return await append(session, principal.tenant_id, subject_id, prepared)
 
 
 async def get_event(session: AsyncSession, tenant_id: str, event_id: str) -> Event:

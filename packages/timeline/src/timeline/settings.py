@@ -56,6 +56,8 @@ class Settings(BaseSettings):
         mail_sync_lease: seconds an account's sync lease lasts; a running sync renews it as it
             goes, and a sync whose process died frees the account when it expires.
         mail_imap_timeout: seconds an IMAP connection waits for the server on each step.
+        mail_token_refresh_margin: an XOAUTH2 account that can refresh its access token does
+            so before a sync when the token expires within this many seconds.
         storage_backend: where documents live: ``local`` (``storage_root``) or ``s3``.
         storage_root: the local document store (paths inside it are never client-supplied).
         s3_bucket: the bucket of the ``s3`` backend.
@@ -116,6 +118,7 @@ class Settings(BaseSettings):
     mail_sync_batch: int = Field(default=500, ge=1, le=100_000)
     mail_sync_lease: int = Field(default=600, ge=10, le=86_400)
     mail_imap_timeout: float = Field(default=30.0, gt=0, le=600)
+    mail_token_refresh_margin: int = Field(default=120, ge=0, le=86_400)
     # Documents.
     storage_backend: Literal["local", "s3"] = "local"
     storage_root: Path = Path("documents")

@@ -351,8 +351,14 @@ async def _record(
         "content_type": content_type,
         "event_id": linked_event_id,
     }
+    # Outbox rows always (uploads are not on the hot path): rules see the upload even if this
+    # process dies right after the commit.
     events = await _chain.append(
-        session, tenant_id, target.subject_id, [_events.system_event(UPLOADED, payload, now)]
+        session,
+        tenant_id,
+        target.subject_id,
+        [_events.system_event(UPLOADED, payload, now)],
+        outbox=True,
     )
     row = DocumentVersion(
         id=new_id(),
@@ -434,7 +440,11 @@ async def soft_delete(ctx: Context, principal: Principal, document_id: str) -> D
             "deleted_by": principal.actor,
         }
         events = await _chain.append(
-            session, tenant_id, subject_id, [_events.system_event(DELETED, payload, now)]
+            session,
+            tenant_id,
+            subject_id,
+            [_events.system_event(DELETED, payload, now)],
+            outbox=True,
         )
         await session.flush()
         return document_out(doc, row), events

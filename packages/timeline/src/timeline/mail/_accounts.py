@@ -1,9 +1,10 @@
 """E-mail accounts: create, read, update, delete, with encrypted credentials.
 
-The username and the secret (password or OAuth2 access token) are stored together as one
-Fernet token under ``settings.secret_cipher()`` (``TIMELINE_CREDENTIAL_KEYS``); no answer, log
-line or audit record carries them. :func:`reencrypt` rewrites every token under the newest key
-(``timeline rotate-keys``).
+The username, the secret (password or OAuth2 access token) and, for XOAUTH2 accounts that
+renew their token, the OAuth2 refresh settings (client secret, refresh token) are stored
+together as one Fernet token under ``settings.secret_cipher()``
+(``TIMELINE_CREDENTIAL_KEYS``); no answer, log line or audit record carries them.
+:func:`reencrypt` rewrites every token under the newest key (``timeline rotate-keys``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from timeline._models import Subject, new_id, utcnow
 from timeline.errors import ApiError, ConflictError, NotFoundError, ValidationFailedError
 from timeline.mail._imap import ImapConfig, tls_context
 from timeline.mail._models import EmailAccount, EmailMessage, EmailSyncRun
-from timeline.mail._schemas import AccountCreate, AccountOut, AccountUpdate
+from timeline.mail._oauth import OAuth2Refresh
+from timeline.mail._schemas import AccountCreate, AccountOut, AccountUpdate, OAuth2RefreshIn
 from timeline.settings import Settings
 
 DEFAULT_PORTS = {"tls": 993, "starttls": 143}
@@ -42,11 +44,15 @@ class NotConfiguredError(ApiError):
 
 @dataclass(frozen=True)
 class Credentials:
-    """A decrypted username and secret (kept out of ``repr``)."""
+    """A decrypted username, secret and OAuth2 refresh settings (kept out of ``repr``).
+
+    ``secret`` is empty for an XOAUTH2 account whose first access token is still to be fetched.
+    """
 
     username: str
     secret: str
-    _fields: ClassVar[tuple[str, ...]] = ("username", "secret")
+    oauth2: OAuth2Refresh | None = None
+    _fields: ClassVar[tuple[str, ...]] = ("username", "secret", "oauth2")
 
     def __repr__(self) -> str:
         """No credential in any repr."""
@@ -54,8 +60,10 @@ class Credentials:
 
     def encrypt(self, cipher: SecretCipher) -> str:
         """The Fernet token stored in ``email_account.credentials``."""
-        plain = json.dumps({"username": self.username, "secret": self.secret})
-        return cipher.encrypt(plain.encode())
+        data: dict[str, Any] = {"username": self.username, "secret": self.secret}
+        if self.oauth2 is not None:
+            data["oauth2"] = self.oauth2.as_dict()
+        return cipher.encrypt(json.dumps(data).encode())
 
     @classmethod
     def decrypt(cls, cipher: SecretCipher, token: str) -> Credentials:
@@ -65,7 +73,22 @@ class Credentials:
             TimelineError: no configured key opens it.
         """
         data = json.loads(cipher.decrypt(token))
-        return cls(username=str(data["username"]), secret=str(data["secret"]))
+        oauth2 = data.get("oauth2")
+        return cls(
+            username=str(data["username"]),
+            secret=str(data["secret"]),
+            oauth2=OAuth2Refresh.from_dict(oauth2) if isinstance(oauth2, dict) else None,
+        )
+
+
+def _refresh_config(body: OAuth2RefreshIn) -> OAuth2Refresh:
+    return OAuth2Refresh(
+        token_url=body.token_url,
+        client_id=body.client_id,
+        client_secret=body.client_secret.get_secret_value(),
+        refresh_token=body.refresh_token.get_secret_value(),
+        scope=body.scope or None,
+    )
 
 
 def cipher_for(settings: Settings) -> SecretCipher:
@@ -98,6 +121,8 @@ def account_out(account: EmailAccount) -> AccountOut:
         port=account.port,
         security=account.security,
         auth=account.auth,
+        refresh=account.token_refresh,
+        token_expires_at=account.token_expires_at,
         mailbox=account.mailbox,
         tls_ca_pem=account.tls_ca_pem,
         uidvalidity=account.uidvalidity,
@@ -115,7 +140,11 @@ def imap_config(account: EmailAccount, cipher: SecretCipher, settings: Settings)
     Raises:
         TimelineError: no configured key opens the stored credentials.
     """
-    creds = Credentials.decrypt(cipher, account.credentials)
+    return imap_config_with(account, Credentials.decrypt(cipher, account.credentials), settings)
+
+
+def imap_config_with(account: EmailAccount, creds: Credentials, settings: Settings) -> ImapConfig:
+    """How to reach ``account``'s mailbox with the decrypted ``creds``."""
     return ImapConfig(
         account=account.name,
         host=account.host,
@@ -192,6 +221,8 @@ def _public(values: dict[str, Any]) -> dict[str, Any]:
     for key, value in values.items():
         if key in ("username", "secret"):
             out[key] = "changed"
+        elif key == "oauth2":
+            out[key] = "changed" if value else "removed"
         elif key == "tls_ca_pem":
             out[key] = "set" if value else "removed"
         else:
@@ -225,7 +256,13 @@ async def create_account(
         auth=body.auth,
         mailbox=body.mailbox,
         tls_ca_pem=body.tls_ca_pem or None,
-        credentials=Credentials(body.username, body.secret.get_secret_value()).encrypt(cipher),
+        credentials=Credentials(
+            body.username,
+            body.secret.get_secret_value() if body.secret is not None else "",
+            _refresh_config(body.oauth2) if body.oauth2 is not None else None,
+        ).encrypt(cipher),
+        token_refresh=body.oauth2 is not None,
+        token_expires_at=None,
         uidvalidity=None,
         last_uid=0,
         created_at=now,
@@ -233,7 +270,8 @@ async def create_account(
     )
     session.add(account)
     await session.flush()
-    changes = body.model_dump(exclude={"username", "secret", "tls_ca_pem"})
+    changes = body.model_dump(exclude={"username", "secret", "tls_ca_pem", "oauth2"})
+    changes["oauth2"] = "set" if body.oauth2 is not None else None
     changes["port"] = account.port
     changes["tls_ca_pem"] = "set" if account.tls_ca_pem else None
     await audit(
@@ -245,6 +283,40 @@ async def create_account(
         changes=changes,
     )
     return account
+
+
+def _update_credentials(
+    account: EmailAccount, body: AccountUpdate, values: dict[str, Any], settings: Settings
+) -> None:
+    """Apply the credential part of an update (username, secret, oauth2) to ``account``.
+
+    Raises:
+        ValidationFailedError: refresh settings without xoauth2, or no token and no refresh.
+        NotConfiguredError: no encryption key is configured.
+    """
+    auth = values.get("auth", account.auth)
+    refresh = account.token_refresh if "oauth2" not in values else body.oauth2 is not None
+    if refresh and auth != "xoauth2":
+        msg = "oauth2 (token refresh) is only used with auth='xoauth2'; send oauth2: null to "
+        msg += "remove it when switching to password"
+        raise ValidationFailedError(msg)
+    if "username" in values or "secret" in values or "oauth2" in values:
+        cipher = cipher_for(settings)
+        old = Credentials.decrypt(cipher, account.credentials)
+        secret = body.secret.get_secret_value() if body.secret is not None else old.secret
+        if not secret and not refresh:
+            msg = "this account has no access token and no oauth2 refresh settings; send secret"
+            raise ValidationFailedError(msg)
+        oauth2 = old.oauth2
+        if "oauth2" in values:
+            oauth2 = _refresh_config(body.oauth2) if body.oauth2 is not None else None
+        account.credentials = Credentials(
+            values.get("username", old.username), secret, oauth2
+        ).encrypt(cipher)
+        account.token_refresh = oauth2 is not None
+        if "secret" in values:
+            # An access token given by hand: its expiry is unknown (an IMAP refusal renews it).
+            account.token_expires_at = None
 
 
 async def update_account(
@@ -264,7 +336,7 @@ async def update_account(
     """
     account = await get_account(session, principal.tenant_id, account_id)
     values = body.model_dump(exclude_unset=True)
-    values = {k: v for k, v in values.items() if v is not None or k == "tls_ca_pem"}
+    values = {k: v for k, v in values.items() if v is not None or k in ("tls_ca_pem", "oauth2")}
     if not values:
         return account
     if lease_active(account):
@@ -279,13 +351,7 @@ async def update_account(
         await _check_name(session, principal.tenant_id, values["name"], account.id)
     if "security" in values and "port" not in values and account.port in DEFAULT_PORTS.values():
         values["port"] = DEFAULT_PORTS[values["security"]]
-    if "username" in values or "secret" in values:
-        cipher = cipher_for(settings)
-        old = Credentials.decrypt(cipher, account.credentials)
-        secret = body.secret.get_secret_value() if body.secret is not None else old.secret
-        account.credentials = Credentials(values.get("username", old.username), secret).encrypt(
-            cipher
-        )
+    _update_credentials(account, body, values, settings)
     before = {k: getattr(account, k) for k in _POSITION_FIELDS}
     for key in ("name", "subject_id", "host", "port", "security", "auth", "mailbox", "tls_ca_pem"):
         if key in values:

@@ -33,8 +33,14 @@ class EmailAccount(Base):
     auth: Mapped[str] = mapped_column(String(16))
     mailbox: Mapped[str] = mapped_column(String(200))
     tls_ca_pem: Mapped[str | None] = mapped_column(Text)
-    # Fernet token (settings.secret_cipher()) of {"username": ..., "secret": ...}.
+    # Fernet token (settings.secret_cipher()) of {"username": ..., "secret": ...} and, for
+    # XOAUTH2 accounts that refresh, "oauth2": {token_url, client_id, client_secret,
+    # refresh_token, scope}.
     credentials: Mapped[str] = mapped_column(Text)
+    # The access token can be renewed (an OAuth2 refresh configuration is stored).
+    token_refresh: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When the stored access token expires (from the token endpoint's expires_in).
+    token_expires_at: Mapped[datetime | None] = mapped_column()
     uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
     last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
     last_synced_at: Mapped[datetime | None] = mapped_column()

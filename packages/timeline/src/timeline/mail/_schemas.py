@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from timeline._api_models import ID_PATTERN
+from timeline.mail._oauth import check_token_url
 
 _HOST = r"^[A-Za-z0-9._:\[\]-]{1,253}$"
 _MAILBOX = r"^[\x20-\x7e]{1,200}$"
@@ -15,6 +16,31 @@ _MAILBOX = r"^[\x20-\x7e]{1,200}$"
 Security = Literal["tls", "starttls"]
 Auth = Literal["password", "xoauth2"]
 SyncState = Literal["queued", "running", "succeeded", "failed"]
+
+
+class OAuth2RefreshIn(BaseModel):
+    """How to renew an XOAUTH2 account's access token (RFC 6749 refresh_token grant).
+
+    ``client_secret`` and ``refresh_token`` are stored encrypted and never shown.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    token_url: str = Field(
+        max_length=2000,
+        description="the provider's token endpoint; https (plain http only on a loopback host)",
+    )
+    client_id: str = Field(min_length=1, max_length=500)
+    client_secret: SecretStr = Field(min_length=1, max_length=2000, description="write-only")
+    refresh_token: SecretStr = Field(min_length=1, max_length=8192, description="write-only")
+    scope: str | None = Field(
+        default=None, max_length=2000, description="space-separated scopes to ask for"
+    )
+
+    @field_validator("token_url")
+    @classmethod
+    def _token_url(cls, value: str) -> str:
+        return check_token_url(value)
 
 
 class AccountCreate(BaseModel):
@@ -38,8 +64,15 @@ class AccountCreate(BaseModel):
     auth: Auth = Field(
         default="password", description="password (LOGIN) or xoauth2 (an OAuth2 access token)"
     )
-    secret: SecretStr = Field(
-        min_length=1, max_length=8192, description="the password or OAuth2 access token"
+    secret: SecretStr | None = Field(
+        default=None,
+        min_length=1,
+        max_length=8192,
+        description="the password or OAuth2 access token; may be omitted for xoauth2 with "
+        "oauth2 (a token is then fetched before the first sync)",
+    )
+    oauth2: OAuth2RefreshIn | None = Field(
+        default=None, description="xoauth2 only: renew the access token with a refresh token"
     )
     mailbox: str = Field(
         default="INBOX", pattern=_MAILBOX, description="the mailbox to import (printable ASCII)"
@@ -50,6 +83,17 @@ class AccountCreate(BaseModel):
         description="PEM CA bundle that signed the server certificate (private CA); "
         "default: the system CAs",
     )
+
+    @model_validator(mode="after")
+    def _auth_fields(self) -> AccountCreate:
+        if self.oauth2 is not None and self.auth != "xoauth2":
+            msg = "oauth2 (token refresh) is only used with auth='xoauth2'"
+            raise ValueError(msg)
+        if self.secret is None and self.oauth2 is None:
+            msg = "secret is required (the password or access token), unless auth='xoauth2' "
+            msg += "with oauth2 refresh settings"
+            raise ValueError(msg)
+        return self
 
 
 class AccountUpdate(BaseModel):
@@ -72,6 +116,11 @@ class AccountUpdate(BaseModel):
     tls_ca_pem: str | None = Field(
         default=None, max_length=65536, description="an empty string removes the CA bundle"
     )
+    oauth2: OAuth2RefreshIn | None = Field(
+        default=None,
+        description="new token refresh settings (all fields, replacing the stored ones); "
+        "null removes them",
+    )
 
 
 class AccountOut(BaseModel):
@@ -84,7 +133,11 @@ class AccountOut(BaseModel):
     host: str
     port: int
     security: str
-    auth: str
+    auth: str = Field(description="password or xoauth2")
+    refresh: bool = Field(description="xoauth2: the access token is renewed with a refresh token")
+    token_expires_at: datetime | None = Field(
+        description="xoauth2: when the stored access token expires (null: unknown or none)"
+    )
     mailbox: str
     tls_ca_pem: str | None
     uidvalidity: int | None = Field(description="the mailbox validity of the stored position")

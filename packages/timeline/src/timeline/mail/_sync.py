@@ -6,7 +6,9 @@ The steps:
    expired one) and records a ``queued`` run, in one transaction: a second claim, from any
    process, gets 409 until the lease is released or expires. Runs left ``queued``/``running``
    by a process that died are marked failed at the next claim.
-2. :func:`execute` marks the run ``running``, fetches at most ``settings.mail_sync_batch``
+2. :func:`execute` marks the run ``running``, renews an XOAUTH2 access token that is missing or
+   about to expire (and once more if the server refuses one that looked valid; see
+   :mod:`timeline.mail._tokens`), fetches at most ``settings.mail_sync_batch``
    messages after the stored (UIDVALIDITY, last UID), recording progress on the run row
    (renewing the lease each time), and drops messages whose Message-ID key the account has
    already imported.
@@ -40,6 +42,7 @@ from timeline.mail._imap import ImapProvider
 from timeline.mail._message import event_payload, event_time, message_key
 from timeline.mail._models import EmailAccount, EmailMessage, EmailSyncRun
 from timeline.mail._provider import FetchResult, MailProvider, MailProviderError, Position
+from timeline.mail._tokens import can_refresh, renew, stale
 from timeline.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -274,17 +277,31 @@ async def execute(
         async with db.read() as session:
             account = await get_account(session, tenant_id, account_id)
         await _progress(db, settings, account_id, run_id, state="running", started_at=utcnow())
-        provider = provider_factory(account, settings)
 
         async def progress(fetched: int, total: int) -> None:
             await _progress(db, settings, account_id, run_id, fetched=fetched, total=total)
 
-        result = await provider.fetch(
-            Position(account.uidvalidity, account.last_uid),
-            limit=settings.mail_sync_batch,
-            keep_body=settings.mail_store_body,
-            progress=progress,
-        )
+        async def fetch() -> FetchResult:
+            provider = provider_factory(account, settings)
+            return await provider.fetch(
+                Position(account.uidvalidity, account.last_uid),
+                limit=settings.mail_sync_batch,
+                keep_body=settings.mail_store_body,
+                progress=progress,
+            )
+
+        renewed = stale(account, settings)
+        if renewed:
+            await renew(db, settings, account)
+        try:
+            result = await fetch()
+        except MailProviderError as exc:
+            if exc.kind != "auth" or renewed or not can_refresh(account):
+                raise
+            # The token looked valid but the server refused it (revoked, or expired early).
+            logger.info("e-mail sync %s: access token refused; renewing it once", run_id)
+            await renew(db, settings, account)
+            result = await fetch()
         events, counters = await _commit(db, settings, account, run_id, result)
         logger.info(
             "e-mail sync %s of account %s: %d fetched, %d imported, %d duplicates",

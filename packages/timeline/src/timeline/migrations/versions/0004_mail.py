@@ -50,6 +50,8 @@ def upgrade() -> None:
         sa.Column("mailbox", sa.String(200), nullable=False),
         sa.Column("tls_ca_pem", sa.Text()),
         sa.Column("credentials", sa.Text(), nullable=False),
+        sa.Column("token_refresh", sa.Boolean(), nullable=False),
+        sa.Column("token_expires_at", UTCDateTime()),
         sa.Column("uidvalidity", sa.BigInteger()),
         sa.Column("last_uid", sa.BigInteger(), nullable=False),
         sa.Column("last_synced_at", UTCDateTime()),
