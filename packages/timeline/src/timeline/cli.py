@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from timeline._cli_common import DatabaseOpt, err, settings_for
 from timeline.documents.cli import documents_app
 from timeline.mail.cli import email_app
 
@@ -26,24 +27,6 @@ tenant_app = typer.Typer(help="Manage tenants directly in the database.", no_arg
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(email_app, name="email")
 app.add_typer(documents_app, name="documents")
-
-DatabaseOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        help="SQLAlchemy async URL (default: TIMELINE_DATABASE_URL or ./timeline.db)",
-    ),
-]
-
-
-def _settings(database_url: str | None) -> Any:
-    from timeline.settings import Settings
-
-    return Settings() if database_url is None else Settings(database_url=database_url)
-
-
-def _err(message: str) -> None:
-    typer.echo(message, err=True)
 
 
 @app.command()
@@ -60,14 +43,14 @@ def serve(
     if database_url is not None:
         # Workers are fresh processes: they read the URL from the environment.
         os.environ["TIMELINE_DATABASE_URL"] = database_url
-    settings = _settings(None)
+    settings = settings_for(None)
     if settings.should_migrate:
         # Once, here, rather than racing in every worker.
         from timeline._db import Database
 
         asyncio.run(_migrate(Database(settings.database_url)))
         os.environ["TIMELINE_AUTO_MIGRATE"] = "false"
-    _err(f"timeline: serving {_redact(settings.database_url)} on http://{host}:{port}")
+    err(f"timeline: serving {_redact(settings.database_url)} on http://{host}:{port}")
     uvicorn.run(
         "timeline._app:app_from_env",
         factory=True,
@@ -112,11 +95,11 @@ def rotate_keys(database_url: DatabaseOpt = None) -> None:
     from timeline._db import Database
     from timeline.errors import TimelineError
 
-    settings = _settings(database_url)
+    settings = settings_for(database_url)
     try:
         cipher = settings.secret_cipher()
     except ConfigurationError as exc:
-        _err(f"timeline: {exc}")
+        err(f"timeline: {exc}")
         raise typer.Exit(2) from exc
 
     async def run() -> dict[str, int]:
@@ -133,10 +116,10 @@ def rotate_keys(database_url: DatabaseOpt = None) -> None:
     try:
         counts = asyncio.run(run())
     except TimelineError as exc:
-        _err(f"timeline: {exc}")
+        err(f"timeline: {exc}")
         raise typer.Exit(1) from exc
     typer.echo(json.dumps(counts))
-    _err(f"timeline: re-encrypted {sum(counts.values())} secrets under the first key")
+    err(f"timeline: re-encrypted {sum(counts.values())} secrets under the first key")
 
 
 @app.command()
@@ -144,9 +127,9 @@ def migrate(database_url: DatabaseOpt = None) -> None:
     """Apply the shipped database migrations."""
     from timeline._db import Database
 
-    settings = _settings(database_url)
+    settings = settings_for(database_url)
     asyncio.run(_migrate(Database(settings.database_url)))
-    _err(f"timeline: {_redact(settings.database_url)} is at the newest migration")
+    err(f"timeline: {_redact(settings.database_url)} is at the newest migration")
 
 
 @tenant_app.command("create")
@@ -173,9 +156,9 @@ def tenant_create(
     from timeline._tenancy import create_tenant
 
     if len(admin_password) < 8:
-        _err("timeline: the admin password needs at least 8 characters")
+        err("timeline: the admin password needs at least 8 characters")
         raise typer.Exit(2)
-    settings = _settings(database_url)
+    settings = settings_for(database_url)
 
     async def run() -> dict[str, str]:
         db = Database(settings.database_url)
@@ -203,7 +186,7 @@ def tenant_create(
     try:
         typer.echo(json.dumps(asyncio.run(run())))
     except ApiError as exc:
-        _err(f"timeline: {exc.message}")
+        err(f"timeline: {exc.message}")
         raise typer.Exit(1) from exc
 
 
@@ -222,7 +205,7 @@ def verify(
     from timeline._tenancy import tenant_by_code
     from timeline._verify import Verifier
 
-    settings = _settings(database_url)
+    settings = settings_for(database_url)
 
     async def run() -> dict[str, Any] | None:
         db = Database(settings.database_url)
@@ -253,10 +236,10 @@ def verify(
 
     result = asyncio.run(run())
     if result is None:
-        _err(f"timeline: no tenant with code {tenant!r}")
+        err(f"timeline: no tenant with code {tenant!r}")
         raise typer.Exit(2)
     typer.echo(json.dumps(result, indent=2))
-    _err(
+    err(
         f"timeline: {result['status']}: {result['events_checked']} events in "
         f"{result['subjects_checked']} subjects, {len(result['findings'])} findings"
     )
@@ -275,7 +258,7 @@ def checkpoint_cmd(
     from timeline._db import Database
     from timeline._tenancy import tenant_by_code
 
-    settings = _settings(database_url)
+    settings = settings_for(database_url)
     key = load_or_create_key(settings.signing_key_path)
 
     async def run() -> dict[str, Any] | None:
@@ -297,6 +280,6 @@ def checkpoint_cmd(
 
     doc = asyncio.run(run())
     if doc is None:
-        _err(f"timeline: no tenant with code {tenant!r}")
+        err(f"timeline: no tenant with code {tenant!r}")
         raise typer.Exit(2)
     typer.echo(json.dumps(doc, indent=2))

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
+from timeline._cli_common import DatabaseOpt, err, settings_for
+
 documents_app = typer.Typer(
     help="Documents: check stored files against their chained checksums.", no_args_is_help=True
 )
@@ -21,13 +23,7 @@ def _group() -> None:
 @documents_app.command("verify")
 def verify(
     tenant: Annotated[str | None, typer.Option(help="tenant code (default: every tenant)")] = None,
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            "--database-url",
-            help="SQLAlchemy async URL (default: TIMELINE_DATABASE_URL or ./timeline.db)",
-        ),
-    ] = None,
+    database_url: DatabaseOpt = None,
 ) -> None:
     """Re-read every live document's content; exit 1 if any differs from its row or event.
 
@@ -43,13 +39,12 @@ def verify(
     from timeline.documents._storage import build_store
     from timeline.documents._verify import verify_documents
     from timeline.errors import TimelineError
-    from timeline.settings import Settings
 
-    settings = Settings() if database_url is None else Settings(database_url=database_url)
+    settings = settings_for(database_url)
     try:
         store = build_store(settings)
     except ConfigurationError as exc:
-        typer.echo(f"timeline: {exc}", err=True)
+        err(f"timeline: {exc}")
         raise typer.Exit(2) from exc
 
     async def run() -> dict[str, Any] | None:
@@ -70,10 +65,10 @@ def verify(
     try:
         result = asyncio.run(run())
     except TimelineError as exc:
-        typer.echo(f"timeline: {exc}", err=True)
+        err(f"timeline: {exc}")
         raise typer.Exit(2) from exc
     if result is None:
-        typer.echo(f"timeline: no tenant with code {tenant!r}", err=True)
+        err(f"timeline: no tenant with code {tenant!r}")
         raise typer.Exit(2)
     typer.echo(json.dumps(result, indent=2))
     typer.echo(

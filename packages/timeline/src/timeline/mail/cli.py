@@ -12,29 +12,13 @@ from typing import Annotated, Any
 
 import typer
 
+from timeline._cli_common import DatabaseOpt, err, settings_for
+
 email_app = typer.Typer(
     help="E-mail accounts: sync mail into subject timelines.", no_args_is_help=True
 )
 
 _ID = re.compile(r"^[0-9a-f]{32}$")
-
-DatabaseOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        help="SQLAlchemy async URL (default: TIMELINE_DATABASE_URL or ./timeline.db)",
-    ),
-]
-
-
-def _settings(database_url: str | None) -> Any:
-    from timeline.settings import Settings
-
-    return Settings() if database_url is None else Settings(database_url=database_url)
-
-
-def _err(message: str) -> None:
-    typer.echo(message, err=True)
 
 
 @email_app.command("sync")
@@ -48,7 +32,7 @@ def sync(
     2 if it could not start (unknown account, a sync already running).
     """
     if not _ID.match(account_id):
-        _err("timeline: the account id is 32 hex digits (see `timeline email accounts`)")
+        err("timeline: the account id is 32 hex digits (see `timeline email accounts`)")
         raise typer.Exit(2)
     from timeline._app import create_app
     from timeline._context import Context
@@ -57,7 +41,7 @@ def sync(
     from timeline.mail._models import EmailAccount
     from timeline.mail._routes import run_out
 
-    settings = _settings(database_url)
+    settings = settings_for(database_url)
     # The app wires the features' append listeners (workflows) onto its context.
     ctx: Context = create_app(settings).state.timeline
 
@@ -89,16 +73,16 @@ def sync(
     try:
         result = asyncio.run(run())
     except _NoAccountError as exc:
-        _err(f"timeline: no e-mail account {account_id}")
+        err(f"timeline: no e-mail account {account_id}")
         raise typer.Exit(2) from exc
     except ApiError as exc:
-        _err(f"timeline: {exc.message}")
+        err(f"timeline: {exc.message}")
         raise typer.Exit(2) from exc
     typer.echo(json.dumps(result, indent=2))
     if result["state"] != "succeeded":
-        _err(f"timeline: sync failed: {result['error']}")
+        err(f"timeline: sync failed: {result['error']}")
         raise typer.Exit(1)
-    _err(
+    err(
         f"timeline: synced: {result['imported']} imported, {result['duplicates']} duplicates"
         + (" (UIDVALIDITY changed: mailbox rescanned)" if result["uidvalidity_changed"] else "")
     )
@@ -122,7 +106,7 @@ async def _report(ctx: Any, run_id: str) -> None:
             ).scalar_one()
             now = (run.state, run.fetched, run.total)
         if now != last and run.state == "running":
-            _err(f"timeline: {run.state}: {run.fetched}/{run.total} fetched")
+            err(f"timeline: {run.state}: {run.fetched}/{run.total} fetched")
             last = now
         await asyncio.sleep(0.5)
 
@@ -138,7 +122,7 @@ def accounts(
     from timeline.mail._accounts import account_out, accounts_query
     from timeline.mail._models import EmailAccount
 
-    settings = _settings(database_url)
+    settings = settings_for(database_url)
 
     async def run() -> list[dict[str, Any]] | None:
         db = Database(settings.database_url)
@@ -154,6 +138,6 @@ def accounts(
 
     found = asyncio.run(run())
     if found is None:
-        _err(f"timeline: no tenant with code {tenant!r}")
+        err(f"timeline: no tenant with code {tenant!r}")
         raise typer.Exit(2)
     typer.echo(json.dumps(found, indent=2))
