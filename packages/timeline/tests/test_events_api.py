@@ -213,3 +213,56 @@ def test_tenant_code_is_unique(tenant: Tenant) -> None:
     with tenant.service.client() as client:
         again = client.post("/api/v1/tenants", json=body, headers={"X-Admin-Token": ADMIN_TOKEN})
     assert again.status_code == 409
+
+
+def test_id_ordered_lists_page_through_every_item_once(tenant: Tenant) -> None:
+    tenant.schema("order.placed", {"type": "object"})
+    subjects = [tenant.subject(f"page-{n}") for n in range(3)]
+    for n in range(3):
+        created = tenant.http.post(
+            "/api/v1/users", json={"username": f"pager-{n}", "password": "long-enough-pw"}
+        )
+        assert created.status_code == 201, created.text
+        rule = tenant.http.post(
+            "/api/v1/workflows",
+            json={
+                "name": f"r{n}",
+                "event_type": "order.placed",
+                "action": {
+                    "type": "append_event",
+                    "event_type": "order.placed",
+                    "schema_version": 1,
+                    "payload": {},
+                },
+            },
+        )
+        assert rule.status_code == 201, rule.text
+        account = tenant.http.post(
+            "/api/v1/email-accounts",
+            json={
+                "name": f"inbox {n}",
+                "subject_id": subjects[n],
+                "host": "127.0.0.1",
+                "port": 993,
+                "security": "tls",
+                "username": "u",
+                "secret": "s",
+            },
+        )
+        assert account.status_code == 201, account.text
+    for path in (
+        "/api/v1/users",
+        "/api/v1/subjects",
+        "/api/v1/workflows",
+        "/api/v1/email-accounts",
+    ):
+        first = tenant.http.get(path, params={"limit": 2}).json()
+        ids = [item["id"] for item in first["items"]]
+        page = first
+        while page["next_cursor"]:
+            page = tenant.http.get(path, params={"limit": 2, "cursor": page["next_cursor"]}).json()
+            ids += [item["id"] for item in page["items"]]
+        assert len(ids) == first["total"] >= 3, path
+        assert ids == sorted(set(ids)), path
+        refused = tenant.http.get(path, params={"cursor": "not-a-cursor"})
+        assert refused.status_code == 422, path

@@ -13,6 +13,7 @@ import jsonschema
 from jsonschema.protocols import Validator
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from timeline._auth import Principal
 from timeline._canonical import canonical_json
@@ -70,6 +71,29 @@ async def count(session: AsyncSession, stmt: Select[Any]) -> int:
     return int(
         (await session.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
     )
+
+
+async def page_by_id(
+    session: AsyncSession,
+    base: Select[Any],
+    id_column: InstrumentedAttribute[str],
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Any], str | None, int]:
+    """One keyset page of ``base`` in ``id_column`` order.
+
+    Returns:
+        The page's objects, the cursor of the next page (``None`` on the last), and how many
+        rows ``base`` selects in all.
+
+    Raises:
+        ValidationFailedError: ``cursor`` is not one this service issued.
+    """
+    total = await count(session, base)
+    stmt = base if cursor is None else base.where(id_column > str(decode_cursor(cursor, 1)[0]))
+    rows = list((await session.execute(stmt.order_by(id_column).limit(limit + 1))).scalars())
+    more = len(rows) > limit
+    return rows[:limit], encode_cursor(rows[limit - 1].id) if more else None, total
 
 
 # --- subjects --------------------------------------------------------------------------------

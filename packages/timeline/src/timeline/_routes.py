@@ -218,20 +218,9 @@ async def list_users(
     """The tenant's users, by id."""
     async with ctx.db.read() as session:
         base = select(User).where(User.tenant_id == p.tenant_id)
-        total = await _events.count(session, base)
-        stmt = (
-            base
-            if cursor is None
-            else base.where(User.id > str(_events.decode_cursor(cursor, 1)[0]))
-        )
-        rows = list((await session.execute(stmt.order_by(User.id).limit(limit + 1))).scalars())
-        items = [await _user_out(session, u) for u in rows[:limit]]
-    more = len(rows) > limit
-    return Page(
-        items=items,
-        next_cursor=_events.encode_cursor(rows[limit - 1].id) if more else None,
-        total=total,
-    )
+        rows, next_cursor, total = await _events.page_by_id(session, base, User.id, cursor, limit)
+        items = [await _user_out(session, u) for u in rows]
+    return Page(items=items, next_cursor=next_cursor, total=total)
 
 
 @router.get("/users/{user_id}", tags=["users"])
@@ -383,17 +372,11 @@ async def list_subjects(
     """The tenant's subjects by id, optionally by type or external reference."""
     async with ctx.db.read() as session:
         base = _events.subjects_query(p.tenant_id, subject_type, external_ref)
-        total = await _events.count(session, base)
-        stmt = base
-        if cursor is not None:
-            stmt = stmt.where(Subject.id > str(_events.decode_cursor(cursor, 1)[0]))
-        rows = list((await session.execute(stmt.order_by(Subject.id).limit(limit + 1))).scalars())
-    more = len(rows) > limit
-    return Page(
-        items=[SubjectOut.model_validate(s) for s in rows[:limit]],
-        next_cursor=_events.encode_cursor(rows[limit - 1].id) if more else None,
-        total=total,
-    )
+        rows, next_cursor, total = await _events.page_by_id(
+            session, base, Subject.id, cursor, limit
+        )
+    items = [SubjectOut.model_validate(s) for s in rows]
+    return Page(items=items, next_cursor=next_cursor, total=total)
 
 
 @router.get("/subjects/{subject_id}", tags=["subjects"])

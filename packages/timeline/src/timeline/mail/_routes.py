@@ -64,19 +64,11 @@ async def list_accounts(
     """The tenant's e-mail accounts, by id (never their credentials)."""
     async with ctx.db.read() as session:
         base = _accounts.accounts_query(p.tenant_id)
-        total = await _events.count(session, base)
-        stmt = base
-        if cursor is not None:
-            stmt = stmt.where(EmailAccount.id > str(_events.decode_cursor(cursor, 1)[0]))
-        rows = list(
-            (await session.execute(stmt.order_by(EmailAccount.id).limit(limit + 1))).scalars()
+        rows, next_cursor, total = await _events.page_by_id(
+            session, base, EmailAccount.id, cursor, limit
         )
-    more = len(rows) > limit
-    return Page(
-        items=[_accounts.account_out(a) for a in rows[:limit]],
-        next_cursor=_events.encode_cursor(rows[limit - 1].id) if more else None,
-        total=total,
-    )
+    items = [_accounts.account_out(a) for a in rows]
+    return Page(items=items, next_cursor=next_cursor, total=total)
 
 
 @router.get("/email-accounts/{account_id}")

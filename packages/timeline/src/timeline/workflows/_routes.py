@@ -192,19 +192,11 @@ async def list_rules(
     """The tenant's rules, by id."""
     async with ctx.db.read() as session:
         base = select(WorkflowRule).where(WorkflowRule.tenant_id == p.tenant_id)
-        total = await _events.count(session, base)
-        stmt = base
-        if cursor is not None:
-            stmt = stmt.where(WorkflowRule.id > str(_events.decode_cursor(cursor, 1)[0]))
-        rows = list(
-            (await session.execute(stmt.order_by(WorkflowRule.id).limit(limit + 1))).scalars()
+        rows, next_cursor, total = await _events.page_by_id(
+            session, base, WorkflowRule.id, cursor, limit
         )
-    more = len(rows) > limit
-    return Page(
-        items=[RuleOut.model_validate(_rule_out(r).model_dump()) for r in rows[:limit]],
-        next_cursor=_events.encode_cursor(rows[limit - 1].id) if more else None,
-        total=total,
-    )
+    items = [RuleOut.model_validate(_rule_out(r).model_dump()) for r in rows]
+    return Page(items=items, next_cursor=next_cursor, total=total)
 
 
 # --- deliveries (before /workflows/{rule_id}, which would not match them anyway) -------------
