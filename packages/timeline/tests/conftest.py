@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from timeline_support import (
 
 from corekit.testing import serve
 from timeline import create_app
+from timeline._db import Database
 
 
 @pytest.fixture
@@ -31,6 +32,22 @@ def pg_databases() -> Iterator[PgDatabases]:
     dbs = PgDatabases()
     yield dbs
     dbs.drop_all()
+
+
+@pytest.fixture(scope="module")
+def pg_url(pg_databases: PgDatabases) -> str:
+    """A fresh, migrated PostgreSQL database for one test module."""
+    url = pg_databases.create()
+    migrate(url)
+    return url
+
+
+@pytest.fixture
+async def pg(pg_url: str) -> AsyncIterator[Database]:
+    """A :class:`Database` on :func:`pg_url` (the hot path's pool included)."""
+    db = Database(pg_url, pool_size=8)
+    yield db
+    await db.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,6 @@ import jwt
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from timeline_support import PgDatabases, migrate
 
 from timeline import _hotpath
 from timeline._auth import TokenIssuer
@@ -37,20 +35,6 @@ from timeline.errors import (
 )
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="module")
-def pg_url(pg_databases: PgDatabases) -> str:
-    url = pg_databases.create()
-    migrate(url)
-    return url
-
-
-@pytest.fixture
-async def pg(pg_url: str) -> AsyncIterator[Database]:
-    db = Database(pg_url, pool_size=8)
-    yield db
-    await db.dispose()
 
 
 async def _subject(db: Database, subject_type: str = "case") -> tuple[str, str]:

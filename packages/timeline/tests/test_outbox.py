@@ -9,8 +9,7 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from test_workflows import BIG_ORDER, FLAG_SCHEMA, ORDER_SCHEMA, events_of, executions
 from test_workflows_webhooks import Receiver
-from timeline_support import PgDatabases, Service, Tenant, make_settings, migrate, new_tenant, rows
+from timeline_support import (
+    Service,
+    Tenant,
+    make_settings,
+    new_tenant,
+    rows,
+    wait_for,
+)
 
 from corekit.queue import SQLiteQueue
 from corekit.testing import serve
@@ -38,16 +44,6 @@ from timeline.settings import Settings
 from timeline.workflows._engine import Engine
 from timeline.workflows._models import WorkflowOutbox
 from timeline.workflows._outbox import OutboxSweeper
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
 
 
 def outbox_rows(url: str, event_id: str) -> list[dict[str, Any]]:
@@ -400,20 +396,6 @@ def _alive(http: httpx2.Client) -> bool:
 
 
 # --- PostgreSQL's hot path --------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def pg_url(pg_databases: PgDatabases) -> str:
-    url = pg_databases.create()
-    migrate(url)
-    return url
-
-
-@pytest.fixture
-async def pg(pg_url: str) -> AsyncIterator[Database]:
-    db = Database(pg_url, pool_size=8)
-    yield db
-    await db.dispose()
 
 
 async def _pg_subject(db: Database) -> tuple[str, str]:

@@ -11,7 +11,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 import httpx2
 import pytest
 from fastapi import FastAPI, Request, Response
-from timeline_support import CREDENTIAL_KEY, Service, Tenant, make_settings, new_tenant
+from timeline_support import CREDENTIAL_KEY, Service, Tenant, make_settings, new_tenant, wait_for
 
 from corekit.queue import QueueItemStatus, SQLiteQueue
 from corekit.testing import serve
@@ -66,16 +66,6 @@ def receiver() -> Iterator[tuple[Receiver, str]]:
     rec = Receiver()
     with serve(rec.app()) as served:
         yield rec, f"{served.url}/hook"
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
 
 
 def free_port() -> int:

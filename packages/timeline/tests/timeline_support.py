@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -228,3 +230,14 @@ async def _rows(url: str, statement: str, params: dict[str, Any]) -> list[dict[s
 def rows(url: str, statement: str, **params: Any) -> list[dict[str, Any]]:
     """Rows read directly from the database."""
     return asyncio.run(_rows(url, statement, params))
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 20.0) -> Any:
+    """Poll ``check`` (a real server's state) until it is truthy; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
