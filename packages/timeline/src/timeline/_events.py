@@ -7,7 +7,7 @@ import json
 from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import jsonschema
 from jsonschema.protocols import Validator
@@ -19,7 +19,7 @@ from timeline._auth import Principal
 from timeline._canonical import canonical_json
 from timeline._chain import NewEvent, audit, create_subject
 from timeline._db import Database
-from timeline._models import Event, EventSchema, Subject, new_id, utcnow
+from timeline._models import Base, Event, EventSchema, Subject, new_id, utcnow
 from timeline.errors import ConflictError, NotFoundError, ValidationFailedError
 
 _VALIDATORS: OrderedDict[tuple[str, str, int], Validator] = OrderedDict()
@@ -71,6 +71,26 @@ async def count(session: AsyncSession, stmt: Select[Any]) -> int:
     return int(
         (await session.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
     )
+
+
+_Row = TypeVar("_Row", bound=Base)
+
+
+async def tenant_row(
+    session: AsyncSession, model: type[_Row], tenant_id: str, row_id: str, noun: str
+) -> _Row:
+    """The row ``row_id`` of ``model`` (a table with ``id`` and ``tenant_id``) in the tenant.
+
+    Raises:
+        NotFoundError: no such row in the tenant (another tenant's id answers the same).
+    """
+    columns = model.__table__.c
+    stmt = select(model).where(columns.tenant_id == tenant_id, columns.id == row_id)
+    row = (await session.execute(stmt)).scalar_one_or_none()
+    if row is None:
+        msg = f"{noun} {row_id} does not exist in this tenant"
+        raise NotFoundError(msg)
+    return row
 
 
 async def page_by_id(
@@ -130,12 +150,7 @@ async def get_subject(session: AsyncSession, tenant_id: str, subject_id: str) ->
     Raises:
         NotFoundError: no such subject in the tenant.
     """
-    stmt = select(Subject).where(Subject.tenant_id == tenant_id, Subject.id == subject_id)
-    subject = (await session.execute(stmt)).scalar_one_or_none()
-    if subject is None:
-        msg = f"subject {subject_id} does not exist in this tenant"
-        raise NotFoundError(msg)
-    return subject
+    return await tenant_row(session, Subject, tenant_id, subject_id, "subject")
 
 
 def subjects_query(
@@ -312,12 +327,7 @@ async def get_event(session: AsyncSession, tenant_id: str, event_id: str) -> Eve
     Raises:
         NotFoundError: no such event in the tenant.
     """
-    stmt = select(Event).where(Event.tenant_id == tenant_id, Event.id == event_id)
-    event = (await session.execute(stmt)).scalar_one_or_none()
-    if event is None:
-        msg = f"event {event_id} does not exist in this tenant"
-        raise NotFoundError(msg)
-    return event
+    return await tenant_row(session, Event, tenant_id, event_id, "event")
 
 
 async def subject_events(

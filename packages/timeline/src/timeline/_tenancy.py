@@ -19,6 +19,7 @@ from timeline._auth import (
     valid_permission,
 )
 from timeline._chain import AUDIT_REF, AUDIT_TYPE, audit, create_subject
+from timeline._events import tenant_row
 from timeline._models import ApiKey, Role, Tenant, User, UserRole, new_id, utcnow
 from timeline.errors import ConflictError, NotFoundError, UnauthorizedError, ValidationFailedError
 
@@ -173,12 +174,7 @@ async def get_user(session: AsyncSession, tenant_id: str, user_id: str) -> User:
     Raises:
         NotFoundError: no such user in the tenant.
     """
-    stmt = select(User).where(User.tenant_id == tenant_id, User.id == user_id)
-    user = (await session.execute(stmt)).scalar_one_or_none()
-    if user is None:
-        msg = f"user {user_id} does not exist in this tenant"
-        raise NotFoundError(msg)
-    return user
+    return await tenant_row(session, User, tenant_id, user_id, "user")
 
 
 async def user_roles(session: AsyncSession, user_id: str) -> list[str]:

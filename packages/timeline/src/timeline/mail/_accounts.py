@@ -22,6 +22,7 @@ from corekit.errors import ConfigurationError
 from timeline._auth import Principal
 from timeline._chain import AUDIT_TYPE, audit
 from timeline._crypto import SecretCipher
+from timeline._events import tenant_row
 from timeline._models import Subject, new_id, utcnow
 from timeline.errors import ApiError, ConflictError, NotFoundError, ValidationFailedError
 from timeline.mail._imap import ImapConfig, tls_context
@@ -205,14 +206,7 @@ async def get_account(session: AsyncSession, tenant_id: str, account_id: str) ->
     Raises:
         NotFoundError: no such account in the tenant.
     """
-    stmt = select(EmailAccount).where(
-        EmailAccount.tenant_id == tenant_id, EmailAccount.id == account_id
-    )
-    account = (await session.execute(stmt)).scalar_one_or_none()
-    if account is None:
-        msg = f"e-mail account {account_id} does not exist in this tenant"
-        raise NotFoundError(msg)
-    return account
+    return await tenant_row(session, EmailAccount, tenant_id, account_id, "e-mail account")
 
 
 def _public(values: dict[str, Any]) -> dict[str, Any]:

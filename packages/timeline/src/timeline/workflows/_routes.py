@@ -133,14 +133,7 @@ def _changes(rule: WorkflowRule) -> dict[str, Any]:
 
 
 async def _rule(session: AsyncSession, tenant_id: str, rule_id: str) -> WorkflowRule:
-    stmt = select(WorkflowRule).where(
-        WorkflowRule.tenant_id == tenant_id, WorkflowRule.id == rule_id
-    )
-    rule = (await session.execute(stmt)).scalar_one_or_none()
-    if rule is None:
-        msg = f"workflow rule {rule_id} does not exist in this tenant"
-        raise NotFoundError(msg)
-    return rule
+    return await _events.tenant_row(session, WorkflowRule, tenant_id, rule_id, "workflow rule")
 
 
 @router.post("/workflows", status_code=201)
