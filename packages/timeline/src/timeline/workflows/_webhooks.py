@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from corekit.errors import OperationError
-from corekit.http import AsyncClient, Timeout
+from corekit.http import AsyncClient, Response, Timeout
 from corekit.queue import AsyncSQLiteQueue, QueueItem
 from corekit.retry import parse_retry_after
 from timeline.errors import TimelineError
@@ -31,8 +31,6 @@ from timeline.workflows._models import WorkflowRule
 from timeline.workflows._rules import UnresolvableHostError, check_url_target
 
 if TYPE_CHECKING:
-    import httpx2
-
     from timeline._context import Context
     from timeline._models import Event
 
@@ -187,7 +185,7 @@ class DeliveryWorker:
         self._queue = queue
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
-        self._sends: set[asyncio.Task[httpx2.Response]] = set()
+        self._sends: set[asyncio.Task[Response]] = set()
         self._client: AsyncClient | None = None
         self._next_purge = 0.0
 
@@ -368,7 +366,7 @@ class DeliveryWorker:
         return url, headers, body
 
 
-def _classify(response: httpx2.Response) -> _Outcome:
+def _classify(response: Response) -> _Outcome:
     code = response.status_code
     excerpt = response.text[:RESPONSE_EXCERPT] if response.content else None
     if 200 <= code < 300:
