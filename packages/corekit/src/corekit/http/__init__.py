@@ -34,6 +34,7 @@ from corekit.http._base import (
 )
 from corekit.http._client import AsyncClient, Client
 from corekit.http._token import Token, TokenAuth
+from corekit.lazy import lazy_exports as _lazy_exports
 
 if _typing.TYPE_CHECKING:
     from corekit.http._oauth2 import OAuth2Auth
@@ -55,19 +56,5 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> _typing.Any:
-    """Import :class:`OAuth2Auth` (and Authlib under it) on first use.
-
-    A client without OAuth2 then starts without loading Authlib.
-    """
-    if name == "OAuth2Auth":
-        from corekit.http._oauth2 import OAuth2Auth
-
-        globals()[name] = OAuth2Auth
-        return OAuth2Auth
-    msg = f"module {__name__!r} has no attribute {name!r}"
-    raise AttributeError(msg)
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+# OAuth2Auth (and Authlib under it) loads on first use: a client without OAuth2 starts without it.
+__getattr__, __dir__ = _lazy_exports(__name__, {"OAuth2Auth": "corekit.http._oauth2"}, __all__)
