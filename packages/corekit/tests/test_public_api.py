@@ -11,6 +11,7 @@ PUBLIC_MODULES = [
     "corekit",
     "corekit.breaker",
     "corekit.clock",
+    "corekit.closing",
     "corekit.errors",
     "corekit.files",
     "corekit.lazy",

@@ -5,6 +5,7 @@ stays cheap (it loads none of them):
 
 * :mod:`corekit.errors`: the one error tree (misuse apart from runtime failures).
 * :mod:`corekit.clock`: the ``Clock`` protocol; everything that waits takes one.
+* :mod:`corekit.closing`: ``Closing`` / ``AsyncClosing``, ``with`` support for closeable objects.
 * :mod:`corekit.retry`: retry policies over stamina, with the HTTP retry rules.
 * :mod:`corekit.ratelimit`: sliding-window rate limiters, in-process and Redis-shared.
 * :mod:`corekit.breaker`: per-key circuit breakers with limited half-open probes.

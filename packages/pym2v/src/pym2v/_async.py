@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime
 import logging
 from collections.abc import AsyncIterator, Sequence
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
 
+from corekit.closing import AsyncClosing
 from corekit.http import AsyncClient, Response
 from pym2v import _frames as frames
 from pym2v import _protocol as proto
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class AsyncEurogardAPI(BaseAPI):
+class AsyncEurogardAPI(BaseAPI, AsyncClosing):
     """Async client of the Eurogard m2v platform.
 
     The same methods as :class:`~pym2v.EurogardAPI`, awaitable (``iter_*`` are async
@@ -63,17 +63,6 @@ class AsyncEurogardAPI(BaseAPI):
         await self._http.aclose()
 
     close = aclose
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # -- plumbing ------------------------------------------------------------------------------
 

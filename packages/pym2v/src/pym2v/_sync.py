@@ -6,9 +6,9 @@ import datetime
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
+from corekit.closing import Closing
 from corekit.http import Client, Response
 from pym2v import _frames as frames
 from pym2v import _protocol as proto
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class EurogardAPI(BaseAPI):
+class EurogardAPI(BaseAPI, Closing):
     """Blocking client of the Eurogard m2v platform.
 
     Metadata methods return the API's JSON (``get_*``) or typed models over every page
@@ -61,17 +61,6 @@ class EurogardAPI(BaseAPI):
     def close(self) -> None:
         """Close the connection pool."""
         self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- plumbing ------------------------------------------------------------------------------
 

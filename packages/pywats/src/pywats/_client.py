@@ -13,11 +13,11 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from pydantic import SecretStr
 
+from corekit.closing import AsyncClosing, Closing
 from pywats._aapi import (
     AsyncAppAPI,
     AsyncAssetAPI,
@@ -178,7 +178,7 @@ def _open(factory: Callable[..., _H], config: _Config) -> _H:
         raise WATSConfigurationError(str(exc)) from exc
 
 
-class WATS(_Client):
+class WATS(_Client, Closing):
     """The sync WATS client; safe to share between threads.
 
     Example::
@@ -233,19 +233,8 @@ class WATS(_Client):
         """Close the connection pool."""
         self._http.close()
 
-    def __enter__(self) -> Self:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class AsyncWATS(_Client):
+class AsyncWATS(_Client, AsyncClosing):
     """The async WATS client: the arguments of :class:`WATS`, awaitable methods.
 
     Example::
@@ -276,14 +265,3 @@ class AsyncWATS(_Client):
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self._http.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

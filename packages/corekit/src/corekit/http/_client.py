@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Callable, Iterable
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
 import httpx2
 
 from corekit.breaker import CircuitBreaker
 from corekit.clock import Clock, system_clock
+from corekit.closing import AsyncClosing, Closing
 from corekit.http._base import (
     _DEFAULT_RETRY,
     DEFAULT_LIMITS,
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from corekit.http._base import RequestAuth, RequestTimeout
 
 
-class Client(_BaseClient):
+class Client(_BaseClient, Closing):
     """HTTP client with retries, rate limiting, circuit breaking and safe errors.
 
     Every request goes through one pipeline: a request id header, a rate-limit grant and a
@@ -350,19 +350,8 @@ class Client(_BaseClient):
         """Close the connection pool."""
         self._http.close()
 
-    def __enter__(self) -> Self:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class AsyncClient(_BaseClient):
+class AsyncClient(_BaseClient, AsyncClosing):
     """The async face of :class:`Client`: same pipeline, same arguments, awaitable methods.
 
     Waits use ``clock.asleep`` and the limiter's ``aacquire``; ``transport`` is an
@@ -610,17 +599,6 @@ class AsyncClient(_BaseClient):
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self._http.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 def _finish_body(
