@@ -519,6 +519,43 @@ async def test_ack_many_acks_held_leases_and_returns_the_rest(h: Harness) -> Non
         await q.ack_many(again, details=[None])
 
 
+async def test_ack_many_acks_an_item_given_twice_once(h: Harness) -> None:
+    q = h.make()
+    a, b = await q.put_many(["a", "b"])
+    (leased_a,) = await q.lease()
+    (old_b,) = await q.lease(lease_time=1.0)
+    h.clock.advance(2.0)  # b's lease expires; b is leased anew
+    await q.recover_expired()
+    (new_b,) = await q.lease()
+    refused = await q.ack_many(
+        [leased_a, leased_a, old_b, new_b], details=[{"n": 1}, {"n": 2}, {"n": 3}, {"n": 4}]
+    )
+    assert refused == [leased_a, old_b]  # the repeat, and the stale token
+    assert [(e.action, e.detail) for e in await q.history(a.id) if e.action == "ack"] == [
+        ("ack", {"n": 1})
+    ]
+    assert [(e.action, e.detail) for e in await q.history(b.id) if e.action == "ack"] == [
+        ("ack", {"n": 4})
+    ]
+    assert (await q.counts())[DONE] == 2
+
+
+def test_ack_many_sqlite_is_one_update_per_chunk(tmp_path: Path, clock: FakeClock) -> None:
+    with SQLiteQueue(tmp_path / "q.db", clock=clock) as q:
+        q.put_many([f"r{i}" for i in range(300)])
+        leased = q.lease(300)
+        assert len(leased) == 300
+        statements: list[str] = []
+        q._conn.set_trace_callback(statements.append)
+        refused = q.ack_many(leased, details=[{"i": i} for i in range(300)])
+        q._conn.set_trace_callback(None)
+        assert refused == []
+        updates = [s for s in statements if s.lstrip().upper().startswith("UPDATE")]
+        assert len(updates) == 2  # 256 items, then the other 44, not one per item
+        assert q.counts()[DONE] == 300
+        assert q.history(leased[299].id)[-1].detail == {"i": 299}
+
+
 # --- ack_many_and_lease ----------------------------------------------------------------------
 
 

@@ -75,6 +75,9 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 _T = TypeVar("_T")
 
+_ACK_CHUNK = 256
+"""Most items one ack statement marks done (513 parameters, well under SQLite's limit)."""
+
 
 def _item(row: Any) -> QueueItem:
     return QueueItem(
@@ -458,6 +461,38 @@ class SQLiteQueue(QueueBase):
         conn.execute(self._sql.record, (item.id, now, "ack", "done", row[0], None, detail))
         return True
 
+    def _ack_all_in(
+        self, conn: sqlite3.Connection, items: list[QueueItem], details: list[str | None]
+    ) -> list[QueueItem]:
+        """Ack several items inside a transaction: one statement per ``_ACK_CHUNK`` items.
+
+        Returns:
+            The items whose lease is not held (as :meth:`_ack_in` would refuse them, in
+            order; an item given twice is acked once, then refused).
+        """
+        now = self.clock.time()
+        done: dict[tuple[int, str | None], int] = {}
+        for start in range(0, len(items), _ACK_CHUNK):
+            chunk = items[start : start + _ACK_CHUNK]
+            size = 1 << (len(chunk) - 1).bit_length()
+            args: list[object] = [now]
+            for item in chunk:
+                args += (item.id, item.lease_token)
+            args += (None, None) * (size - len(chunk))
+            for item_id, token, attempts in conn.execute(self._sql.ack_batch(size), args):
+                done[item_id, token] = attempts
+        refused: list[QueueItem] = []
+        records = []
+        for item, detail in zip(items, details, strict=True):
+            attempts = done.pop((item.id, item.lease_token), None)
+            if attempts is None:
+                refused.append(item)
+            else:
+                records.append((item.id, now, "ack", "done", attempts, None, detail))
+        if records:
+            conn.executemany(self._sql.record, records)
+        return refused
+
     def _ack(self, item: QueueItem, detail: str | None) -> None:
         with self._transaction() as conn:
             acked = self._ack_in(conn, item, detail)
@@ -469,11 +504,7 @@ class SQLiteQueue(QueueBase):
 
     def _ack_many(self, items: list[QueueItem], details: list[str | None]) -> list[QueueItem]:
         with self._transaction() as conn:
-            return [
-                item
-                for item, detail in zip(items, details, strict=True)
-                if not self._ack_in(conn, item, detail)
-            ]
+            return self._ack_all_in(conn, items, details)
 
     def _ack_and_lease(
         self, item: QueueItem, detail: str | None, n: int, lease_time: float
@@ -509,11 +540,7 @@ class SQLiteQueue(QueueBase):
         expired = (0, 0)
         rows: list[Any] = []
         with self._transaction() as conn:
-            refused = [
-                item
-                for item, detail in zip(items, details, strict=True)
-                if not self._ack_in(conn, item, detail)
-            ]
+            refused = self._ack_all_in(conn, items, details) if items else []
             if n:
                 now = self.clock.time()
                 rows = conn.execute(

@@ -98,9 +98,16 @@ class Statements:
             f"{lease} AND NOT EXISTS (SELECT 1 FROM {t} WHERE {ACTIVE} "  # noqa: S608
             f"AND status = 'leased' AND lease_expires_at <= ?) RETURNING {COLUMNS}"
         )
+        self._ack_batches: dict[int, str] = {}
         self.ack = (
             f"UPDATE {t} SET status = 'done', lease_expires_at = NULL, updated_at = ? "  # noqa: S608
             "WHERE id = ? AND status = 'leased' AND lease_token = ? RETURNING attempts"
+        )
+        self._ack_batch = (
+            f"UPDATE {t} SET status = 'done', lease_expires_at = NULL, updated_at = ? "  # noqa: S608
+            f"FROM (VALUES {{pairs}}) AS v WHERE {t}.id = v.column1 "
+            f"AND {t}.lease_token = v.column2 "
+            f"AND {t}.status = 'leased' RETURNING {t}.id, {t}.lease_token, {t}.attempts"
         )
         self.lease_state = (
             f"SELECT status, lease_token, attempts, max_attempts FROM {t} WHERE id = ?"  # noqa: S608
@@ -153,3 +160,16 @@ class Statements:
             f'CREATE INDEX IF NOT EXISTS "{name}_parked" ON {t} (status) WHERE {PARKED}',
             f'CREATE INDEX IF NOT EXISTS "{name}_history_item" ON {h} (item_id)',
         )
+
+    def ack_batch(self, size: int) -> str:
+        """The statement acking up to ``size`` leases at once (a power of two, for reuse).
+
+        Parameters: the time, then ``size`` (id, lease token) pairs; unused pairs are
+        ``(NULL, NULL)``, which match no row. It returns the id, lease token and attempts of
+        each row it marked done (a pair given twice matches its row once).
+        """
+        text = self._ack_batches.get(size)
+        if text is None:
+            text = self._ack_batch.replace("{pairs}", ", ".join(["(?, ?)"] * size))
+            self._ack_batches[size] = text
+        return text
