@@ -24,8 +24,8 @@ import math
 import secrets
 import threading
 from collections.abc import Iterable, Mapping
-from types import ModuleType, TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from corekit._ratelimit_core import (
     Rate,
@@ -35,6 +35,7 @@ from corekit._ratelimit_core import (
     unknown_bucket,
 )
 from corekit.clock import Clock, system_clock
+from corekit.closing import AsyncClosing, Closing
 from corekit.errors import ConfigurationError, OperationError
 
 if TYPE_CHECKING:
@@ -149,7 +150,7 @@ class _RedisBucket:
         ]
 
 
-class RedisRateLimiter(WaitingLimiter):
+class RedisRateLimiter(WaitingLimiter, Closing, AsyncClosing):
     """Sliding-window rate limiter whose state lives in Redis, for processes sharing a quota.
 
     Same buckets, keys, weights and semantics as :class:`~corekit.ratelimit.RateLimiter`, and
@@ -313,28 +314,6 @@ class RedisRateLimiter(WaitingLimiter):
         if client is not None:
             await client.aclose()
         self.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         rates = ", ".join(
